@@ -1,0 +1,128 @@
+"""The operator's admin for organisations, users and their memberships."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.utils.translation import gettext_lazy as _
+
+from .models import Membership, Organisation, User
+
+
+class EmailUserCreationForm(AdminUserCreationForm):
+    # Django's forms name `username`; our users log in with their e-mail address.
+    class Meta:
+        model = User
+        fields = ("email",)
+
+    def clean_email(self):
+        # UserManager stores addresses in lower case; the admin must match, or a
+        # second account for the same person slips past the unique constraint.
+        return self.cleaned_data["email"].lower()
+
+
+class EmailUserChangeForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+    def clean_email(self):
+        return self.cleaned_data["email"].lower()
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ["user", "organisation", "role", "title", "phone", "active"]
+    autocomplete_fields = ["user", "organisation"]
+
+    def get_queryset(self, request):
+        # Each row's header prints the membership, which names user and organisation.
+        return super().get_queryset(request).select_related("user", "organisation")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = EmailUserChangeForm
+    add_form = EmailUserCreationForm
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "phone")}),
+        (
+            _("Permissions"),
+            {
+                "fields": (
+                    "is_active",
+                    "is_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                ),
+            },
+        ),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": (
+                    "email",
+                    "first_name",
+                    "last_name",
+                    "phone",
+                    "usable_password",
+                    "password1",
+                    "password2",
+                ),
+            },
+        ),
+        (
+            _("Permissions"),
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups")},
+        ),
+    )
+    readonly_fields = ["last_login", "date_joined"]
+    list_display = ["email", "first_name", "last_name", "is_staff", "is_active"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
+    search_fields = ["email", "first_name", "last_name"]
+    ordering = ["email"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "principal", "hsa_id", "codes"]
+    list_filter = ["kind"]
+    list_select_related = ["principal"]
+    search_fields = ["name", "hsa_id"]
+    autocomplete_fields = ["parent"]
+    # The principal follows from the tree (Organisation.save); it is shown, not chosen.
+    readonly_fields = ["principal", "created_at"]
+    fields = [
+        "name",
+        "kind",
+        "parent",
+        "principal",
+        "hsa_id",
+        "county_code",
+        "municipality_code",
+        "phone",
+        "address",
+        "created_at",
+    ]
+    inlines = [MembershipInline]
+
+    @admin.display(description=_("codes"))
+    def codes(self, obj):
+        return " / ".join(code for code in (obj.county_code, obj.municipality_code) if code)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "organisation", "role", "title", "active"]
+    list_filter = ["role", "active"]
+    list_select_related = ["user", "organisation"]
+    search_fields = ["user__email", "user__first_name", "user__last_name", "organisation__name"]
+    autocomplete_fields = ["user", "organisation"]
+    readonly_fields = ["created_at"]

@@ -1,0 +1,487 @@
+"""The patient contract (patientkontrakt) and its parts, its history and the outbox."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from actors.models import Organisation
+from patients.models import AppendOnlyModel, Patient, Relative
+
+
+class ContractQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status=Contract.Status.ACTIVE)
+
+    def open(self):
+        return self.filter(status__in=Contract.OPEN_STATUSES)
+
+    def without_care_contact(self):
+        return self.exclude(care_contacts__ended_on__isnull=True, care_contacts__isnull=False)
+
+
+class Contract(models.Model):
+    """One shared plan (sammanhållen planering) for one patient, versioned.
+
+    Every write goes through `contracts.services`, which bumps `version` and writes
+    an Event; a write that names an older version is refused."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        CLOSED = "closed", _("Closed")
+
+    OPEN_STATUSES = (Status.DRAFT, Status.ACTIVE)
+
+    patient = models.ForeignKey(
+        Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="contracts"
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE
+    )
+    version = models.PositiveIntegerField(_("version"), default=1)
+    what_matters = models.TextField(_("what matters to me"), blank=True)
+    agreed_version = models.PositiveIntegerField(_("agreed version"), null=True, blank=True)
+    agreed_at = models.DateTimeField(_("agreed"), null=True, blank=True)
+    review_due = models.DateField(_("review due"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now, db_index=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    objects = ContractQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("patient contract")
+        verbose_name_plural = _("patient contracts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(status__in=["draft", "active"]),
+                name="one_open_contract_per_patient",
+            ),
+            models.CheckConstraint(
+                name="agreed_version_not_ahead",
+                condition=Q(agreed_version__isnull=True)
+                | Q(agreed_version__lte=models.F("version")),
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "review_due"])]
+
+    def __str__(self):
+        return _("Plan for %(patient)s (version %(version)s)") % {
+            "patient": self.patient,
+            "version": self.version,
+        }
+
+    @property
+    def changed_since_agreed(self) -> bool:
+        return self.agreed_version is not None and self.agreed_version < self.version
+
+
+class Goal(models.Model):
+    """A goal the patient sets, part of "what matters to me"."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="goals")
+    text = models.CharField(_("goal"), max_length=500)
+    position = models.PositiveSmallIntegerField(_("order"), default=0)
+    achieved_at = models.DateTimeField(_("achieved"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("goal")
+        verbose_name_plural = _("goals")
+        ordering = ["position", "id"]
+
+    def __str__(self):
+        return self.text
+
+
+class Channel(models.TextChoices):
+    VISIT = "visit", _("Visit")
+    VIDEO = "video", _("Video")
+    PHONE = "phone", _("Phone")
+    HOME_VISIT = "home_visit", _("Home visit")
+
+
+class NextStepQuerySet(models.QuerySet):
+    def planned(self):
+        return self.filter(status=NextStep.Status.PLANNED)
+
+
+class NextStep(models.Model):
+    """My next step (mitt nästa steg): an agreed time, place or channel, with whom and why.
+
+    After it happens its outcome is recorded and the following step agreed."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", _("Planned")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+        MISSED = "missed", _("Did not happen")
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="next_steps")
+    scheduled_at = models.DateTimeField(_("when"))
+    channel = models.CharField(_("how"), max_length=12, choices=Channel.choices)
+    location = models.CharField(_("where"), max_length=200, blank=True)
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), null=True, on_delete=models.PROTECT
+    )
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("with whom"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    with_whom = models.CharField(_("with whom"), max_length=200, blank=True)
+    purpose = models.TextField(_("why"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PLANNED
+    )
+    outcome = models.TextField(_("outcome"), blank=True)
+    outcome_recorded_at = models.DateTimeField(_("outcome recorded"), null=True, blank=True)
+    outcome_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    follows = models.OneToOneField(
+        "self",
+        verbose_name=_("follows"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="followed_by",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = NextStepQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("next step")
+        verbose_name_plural = _("next steps")
+        ordering = ["scheduled_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract"], condition=Q(status="planned"), name="one_planned_next_step"
+            ),
+            models.CheckConstraint(
+                name="done_step_has_outcome",
+                condition=~Q(status="done") | ~Q(outcome=""),
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "scheduled_at"])]
+
+    def __str__(self):
+        return f"{self.get_channel_display()} {self.scheduled_at:%Y-%m-%d %H:%M}"
+
+
+class OwnerKind(models.TextChoices):
+    PATIENT = "patient", _("Me")
+    RELATIVE = "relative", _("Relative")
+    ORGANISATION = "organisation", _("Organisation")
+    STAFF = "staff", _("Named staff member")
+
+
+class CommitmentQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status=Commitment.Status.OPEN)
+
+    def overdue(self, today):
+        return self.open().filter(due_date__lt=today)
+
+
+class Commitment(models.Model):
+    """Who does what (vem gör vad): one promise with one owner.
+
+    The patient's own commitments are self-care (egenvård)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("To do")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="commitments")
+    owner_kind = models.CharField(_("who"), max_length=14, choices=OwnerKind.choices)
+    owner_organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="commitments",
+    )
+    owner_staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("staff member"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="commitments",
+    )
+    owner_relative = models.ForeignKey(
+        Relative,
+        verbose_name=_("relative"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="commitments",
+    )
+    what = models.TextField(_("what"))
+    due_date = models.DateField(_("by when"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default="open")
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = CommitmentQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("commitment")
+        verbose_name_plural = _("commitments")
+        ordering = ["due_date", "id"]
+        constraints = [
+            # Exactly the owner reference that the owner kind names is set.
+            models.CheckConstraint(
+                name="commitment_owner_matches_kind",
+                condition=(
+                    Q(
+                        owner_kind="patient",
+                        owner_organisation__isnull=True,
+                        owner_staff__isnull=True,
+                        owner_relative__isnull=True,
+                    )
+                    | Q(
+                        owner_kind="relative",
+                        owner_relative__isnull=False,
+                        owner_organisation__isnull=True,
+                        owner_staff__isnull=True,
+                    )
+                    | Q(
+                        owner_kind="organisation",
+                        owner_organisation__isnull=False,
+                        owner_staff__isnull=True,
+                        owner_relative__isnull=True,
+                    )
+                    | Q(
+                        owner_kind="staff",
+                        owner_staff__isnull=False,
+                        owner_organisation__isnull=False,
+                        owner_relative__isnull=True,
+                    )
+                ),
+            ),
+            models.CheckConstraint(
+                name="done_commitment_has_time",
+                condition=~Q(status="done") | Q(completed_at__isnull=False),
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "due_date"])]
+
+    def __str__(self):
+        return self.what[:60]
+
+    @property
+    def is_self_care(self) -> bool:
+        return self.owner_kind == OwnerKind.PATIENT
+
+
+class FixedCareContact(models.Model):
+    """The fixed care contact (fast vårdkontakt): one named person to turn to.
+
+    Assignments are kept as history; the current one has no end date."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="care_contacts")
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("staff member"),
+        on_delete=models.PROTECT,
+        related_name="care_contact_for",
+    )
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT
+    )
+    started_on = models.DateField(_("from"))
+    ended_on = models.DateField(_("until"), null=True, blank=True)
+    how_to_reach = models.CharField(_("how to reach"), max_length=300, blank=True)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("fixed care contact")
+        verbose_name_plural = _("fixed care contacts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract"], condition=Q(ended_on__isnull=True), name="one_current_contact"
+            )
+        ]
+
+    def __str__(self):
+        return str(self.staff)
+
+
+class WarningSign(models.Model):
+    """What I keep an eye on (vad jag ska hålla koll på) and what to do then."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="warning_signs")
+    sign = models.CharField(_("if I notice"), max_length=300)
+    action = models.CharField(_("then I"), max_length=300)
+    position = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        verbose_name = _("warning sign")
+        verbose_name_plural = _("warning signs")
+        ordering = ["position", "id"]
+
+    def __str__(self):
+        return self.sign
+
+
+class ContactPath(models.Model):
+    """How to reach whom: web booking, phone, video, secure message, e-services."""
+
+    class Kind(models.TextChoices):
+        WEB_BOOKING = "web_booking", _("Web booking")
+        PHONE = "phone", _("Phone")
+        VIDEO = "video", _("Video")
+        SECURE_MESSAGE = "secure_message", _("Secure message")
+        E_SERVICE = "e_service", _("E-service")
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="contact_paths")
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    label = models.CharField(_("label"), max_length=200)
+    value = models.CharField(_("number or address"), max_length=300)
+    hours = models.CharField(_("when"), max_length=200, blank=True)
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+    )
+    position = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        verbose_name = _("contact path")
+        verbose_name_plural = _("contact paths")
+        ordering = ["position", "id"]
+
+    def __str__(self):
+        return self.label
+
+
+class Event(AppendOnlyModel):
+    """One change to a plan: who, when, what, before and after. Append-only.
+
+    The plan's audit trail and the patient's "what changed"."""
+
+    class ActorKind(models.TextChoices):
+        STAFF = "staff", _("Staff")
+        PATIENT = "patient", _("Patient")
+        RELATIVE = "relative", _("Relative")
+        INTEGRATION = "integration", _("Integration")
+        SYSTEM = "system", _("System")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="events")
+    # Null for changes to the patient's team and consent made outside any plan.
+    contract = models.ForeignKey(
+        Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    version = models.PositiveIntegerField(_("version"), null=True, blank=True)
+    at = models.DateTimeField(_("time"), default=timezone.now)
+    kind = models.CharField(_("kind"), max_length=40)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    actor_kind = models.CharField(_("by whom"), max_length=12, choices=ActorKind.choices)
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+    )
+    before = models.JSONField(_("before"), null=True, blank=True)
+    after = models.JSONField(_("after"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("event history")
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["contract", "-at"]),
+            models.Index(fields=["patient", "-at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} v{self.version}"
+
+
+class Notification(models.Model):
+    """The outbox: one row per reminder or message to send.
+
+    The dedupe key is unique, so a sweep that runs twice creates nothing twice."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Channel(models.TextChoices):
+        SMS = "sms", _("Text message")
+        EMAIL = "email", _("E-mail")
+
+    dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
+    kind = models.CharField(_("kind"), max_length=40)
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    recipient_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    recipient_patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    address = models.CharField(_("address"), max_length=254)
+    contract = models.ForeignKey(
+        Contract, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body = models.TextField(_("message"))
+    due_at = models.DateTimeField(_("due"), default=timezone.now)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [
+            models.Index(
+                fields=["due_at"], condition=Q(status="pending"), name="notification_pending_due"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} → {self.address} ({self.status})"

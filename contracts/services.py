@@ -1,0 +1,538 @@
+"""Every write to a patient contract: one function per use case.
+
+The HTML views, the API and the Celery tasks all call these. Each runs in a
+transaction, locks the contract row, refuses a stale version, checks who may do
+it, bumps the version and writes the event.
+"""
+
+from datetime import date, datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from actors.models import Membership
+from patients.models import CareTeamMember, Consent, Patient, Relative
+
+from . import days
+from .history import Actor, record_event
+from .models import (
+    Channel,
+    Commitment,
+    Contract,
+    Event,
+    FixedCareContact,
+    Goal,
+    NextStep,
+    OwnerKind,
+)
+
+MAX_TEXT = 5000
+
+
+class StaleVersion(Exception):
+    """The write named a version that is no longer current. Carries the newer contract."""
+
+    def __init__(self, contract: Contract, expected: int | None):
+        self.contract = contract
+        self.expected = expected
+        super().__init__(f"contract {contract.pk} is at version {contract.version}, not {expected}")
+
+
+# --- who may do what ------------------------------------------------------
+
+
+def _on_team(patient_id: int, organisation) -> bool:
+    if organisation is None:
+        return False
+    return (
+        CareTeamMember.objects.filter(
+            patient_id=patient_id, organisation=organisation, active=True
+        ).exists()
+        and Consent.objects.filter(
+            patient_id=patient_id, organisation=organisation, status=Consent.Status.GIVEN
+        ).exists()
+    )
+
+
+def _is_relative_writer(actor: Actor, patient_id: int) -> bool:
+    return Relative.objects.filter(
+        patient_id=patient_id, user=actor.user, access=Relative.Access.WRITE
+    ).exists()
+
+
+def _require(actor: Actor, contract: Contract, *, patient_side: bool, staff_side: bool) -> None:
+    """Refuse the write unless the actor is on a side this use case allows."""
+    kind = actor.kind
+    if kind == Event.ActorKind.SYSTEM:
+        return
+    allowed = False
+    if kind == Event.ActorKind.PATIENT:
+        allowed = patient_side and contract.patient.user_id == getattr(actor.user, "pk", None)
+    elif kind == Event.ActorKind.RELATIVE:
+        allowed = patient_side and _is_relative_writer(actor, contract.patient_id)
+    elif kind in (Event.ActorKind.STAFF, Event.ActorKind.INTEGRATION):
+        allowed = staff_side and _on_team(contract.patient_id, actor.organisation)
+    if not allowed:
+        raise PermissionDenied(_("You may not change this part of the plan."))
+
+
+def can_update_commitment(actor: Actor, commitment: Commitment) -> bool:
+    """Staff update their own organisation's commitments; patients and relatives their own."""
+    kind = actor.kind
+    if kind == Event.ActorKind.SYSTEM:
+        return True
+    contract = commitment.contract
+    if kind == Event.ActorKind.PATIENT:
+        return commitment.owner_kind == OwnerKind.PATIENT and contract.patient.user_id == getattr(
+            actor.user, "pk", None
+        )
+    if kind == Event.ActorKind.RELATIVE:
+        if commitment.owner_kind == OwnerKind.RELATIVE:
+            return commitment.owner_relative.user_id == getattr(actor.user, "pk", None)
+        return commitment.owner_kind == OwnerKind.PATIENT and _is_relative_writer(
+            actor, contract.patient_id
+        )
+    if kind in (Event.ActorKind.STAFF, Event.ActorKind.INTEGRATION):
+        return (
+            commitment.owner_organisation_id is not None
+            and commitment.owner_organisation_id == getattr(actor.organisation, "pk", None)
+            and _on_team(contract.patient_id, actor.organisation)
+        )
+    return False
+
+
+# --- the version lock ---------------------------------------------------------
+
+
+def _lock(contract_id: int, expected_version: int | None) -> Contract:
+    """Lock the contract row and check the version the writer saw.
+
+    `expected_version=None` is for the system only (jobs that do not edit content)."""
+    contract = (
+        Contract.objects.select_for_update(of=("self",))
+        .select_related("patient")
+        .get(pk=contract_id)
+    )
+    if contract.status == Contract.Status.CLOSED:
+        raise ValidationError(_("This plan is closed and can no longer be changed."))
+    if expected_version is not None and int(expected_version) != contract.version:
+        raise StaleVersion(contract, expected_version)
+    return contract
+
+
+def _bump(contract: Contract, actor: Actor, kind: str, before=None, after=None) -> Event:
+    contract.version += 1
+    contract.updated_at = timezone.now()
+    contract.save(update_fields=["version", "updated_at"])
+    return record_event(
+        patient=contract.patient,
+        contract=contract,
+        actor=actor,
+        kind=kind,
+        before=before,
+        after=after,
+    )
+
+
+def _clean_text(value: str, field: str, *, required: bool = True, limit: int = MAX_TEXT) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise ValidationError({field: _("This field cannot be empty.")})
+    if len(value) > limit:
+        raise ValidationError({field: _("Write at most %(limit)d characters.") % {"limit": limit}})
+    return value
+
+
+# --- use cases -------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_contract(*, actor: Actor, patient: Patient, what_matters: str = "") -> Contract:
+    """Start the patient's shared plan. A patient has at most one open plan."""
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if actor.kind != Event.ActorKind.SYSTEM and not (
+        actor.is_staff_like and _on_team(patient.pk, actor.organisation)
+    ):
+        raise PermissionDenied(_("Only the patient's care team can start a plan."))
+    if Contract.objects.open().filter(patient=patient).exists():
+        raise ValidationError(_("The patient already has a plan. Open it instead."))
+    contract = Contract.objects.create(
+        patient=patient,
+        what_matters=_clean_text(what_matters, "what_matters", required=False),
+        status=Contract.Status.ACTIVE,
+        review_due=days.review_due(timezone.localdate(), patient.support_profile),
+        created_by=actor.user,
+    )
+    record_event(
+        patient=patient,
+        contract=contract,
+        actor=actor,
+        kind="contract_created",
+        after={"what_matters": contract.what_matters},
+    )
+    return contract
+
+
+@transaction.atomic
+def set_what_matters(
+    *,
+    actor: Actor,
+    contract: Contract,
+    text: str,
+    expected_version: int,
+    goals: list[str] | None = None,
+) -> Contract:
+    """What matters to me (vad är viktigt för mig), in the patient's own words."""
+    contract = _lock(contract.pk, expected_version)
+    _require(actor, contract, patient_side=True, staff_side=True)
+    text = _clean_text(text, "what_matters", required=False)
+    before = {"what_matters": contract.what_matters}
+    after = {"what_matters": text}
+    contract.what_matters = text
+    contract.save(update_fields=["what_matters"])
+    if goals is not None:
+        cleaned = [_clean_text(g, "goals", limit=500) for g in goals if g and g.strip()]
+        before["goals"] = list(contract.goals.values_list("text", flat=True))
+        contract.goals.all().delete()
+        Goal.objects.bulk_create(
+            Goal(contract=contract, text=g, position=i) for i, g in enumerate(cleaned)
+        )
+        after["goals"] = cleaned
+    _bump(contract, actor, "what_matters_changed", before, after)
+    return contract
+
+
+def _step_snapshot(step: NextStep | None):
+    if step is None:
+        return None
+    return {
+        "id": step.pk,
+        "scheduled_at": step.scheduled_at.isoformat(),
+        "channel": step.channel,
+        "location": step.location,
+        "with_whom": step.with_whom,
+        "purpose": step.purpose,
+        "status": step.status,
+        "outcome": step.outcome,
+    }
+
+
+@transaction.atomic
+def agree_next_step(
+    *,
+    actor: Actor,
+    contract: Contract,
+    expected_version: int,
+    scheduled_at: datetime,
+    channel: str,
+    purpose: str,
+    location: str = "",
+    with_whom: str = "",
+    organisation=None,
+    staff=None,
+) -> NextStep:
+    """My next step (mitt nästa steg): agree when, where or how, with whom and why.
+
+    A still-planned step is replaced (it is marked cancelled and the new one follows it)."""
+    contract = _lock(contract.pk, expected_version)
+    _require(actor, contract, patient_side=False, staff_side=True)
+    if channel not in Channel.values:
+        raise ValidationError({"channel": _("Choose visit, video, phone or home visit.")})
+    if scheduled_at is None or timezone.is_naive(scheduled_at):
+        raise ValidationError({"scheduled_at": _("Enter a date and time.")})
+    if scheduled_at < timezone.now():
+        raise ValidationError({"scheduled_at": _("The next step must be in the future.")})
+    purpose = _clean_text(purpose, "purpose", limit=1000)
+    organisation = organisation or actor.organisation
+    if (
+        staff is not None
+        and not Membership.objects.filter(
+            user=staff, organisation=organisation, active=True
+        ).exists()
+    ):
+        raise ValidationError({"staff": _("This person does not work in that organisation.")})
+    previous = contract.next_steps.planned().select_for_update().first()
+    if previous is not None:
+        previous.status = NextStep.Status.CANCELLED
+        previous.save(update_fields=["status"])
+    if previous is None:
+        # The newest finished step is the one the new step follows up.
+        previous = (
+            contract.next_steps.exclude(status=NextStep.Status.PLANNED)
+            .filter(followed_by__isnull=True)
+            .order_by("-scheduled_at")
+            .first()
+        )
+    step = NextStep.objects.create(
+        contract=contract,
+        scheduled_at=scheduled_at,
+        channel=channel,
+        location=_clean_text(location, "location", required=False, limit=200),
+        with_whom=_clean_text(with_whom, "with_whom", required=False, limit=200),
+        purpose=purpose,
+        organisation=organisation,
+        staff=staff,
+        follows=previous,
+    )
+    _bump(
+        contract,
+        actor,
+        "next_step_agreed",
+        before=_step_snapshot(previous) if previous and previous.status == "cancelled" else None,
+        after=_step_snapshot(step),
+    )
+    return step
+
+
+@transaction.atomic
+def record_next_step_outcome(
+    *, actor: Actor, step: NextStep, expected_version: int, outcome: str, happened: bool = True
+) -> NextStep:
+    """After the next step: what came of it (or that it did not happen)."""
+    contract = _lock(step.contract_id, expected_version)
+    _require(actor, contract, patient_side=False, staff_side=True)
+    step = NextStep.objects.select_for_update().get(pk=step.pk, contract=contract)
+    if step.status != NextStep.Status.PLANNED:
+        raise ValidationError(_("The outcome of this step is already recorded."))
+    before = _step_snapshot(step)
+    step.outcome = _clean_text(outcome, "outcome", limit=2000)
+    step.status = NextStep.Status.DONE if happened else NextStep.Status.MISSED
+    step.outcome_recorded_at = timezone.now()
+    step.outcome_recorded_by = actor.user
+    step.save(update_fields=["outcome", "status", "outcome_recorded_at", "outcome_recorded_by"])
+    _bump(contract, actor, "next_step_outcome", before, _step_snapshot(step))
+    return step
+
+
+def _commitment_snapshot(c: Commitment):
+    return {
+        "id": c.pk,
+        "what": c.what,
+        "owner_kind": c.owner_kind,
+        "owner_organisation": c.owner_organisation_id,
+        "owner_staff": c.owner_staff_id,
+        "owner_relative": c.owner_relative_id,
+        "due_date": c.due_date.isoformat() if c.due_date else None,
+        "status": c.status,
+    }
+
+
+def _validate_owner(contract, owner_kind, owner_organisation, owner_staff, owner_relative):
+    """The owner must belong to this plan: a team organisation, its staff, or a relative."""
+    if owner_kind not in OwnerKind.values:
+        raise ValidationError({"owner_kind": _("Choose who does it.")})
+    if owner_kind == OwnerKind.PATIENT:
+        return None, None, None
+    if owner_kind == OwnerKind.RELATIVE:
+        if owner_relative is None or owner_relative.patient_id != contract.patient_id:
+            raise ValidationError({"owner_relative": _("Choose one of the patient's relatives.")})
+        return None, None, owner_relative
+    if owner_organisation is None or not _on_team(contract.patient_id, owner_organisation):
+        raise ValidationError(
+            {"owner_organisation": _("Choose an organisation on the patient's care team.")}
+        )
+    if owner_kind == OwnerKind.STAFF:
+        if (
+            owner_staff is None
+            or not Membership.objects.filter(
+                user=owner_staff, organisation=owner_organisation, active=True
+            ).exists()
+        ):
+            raise ValidationError({"owner_staff": _("Choose a staff member of that organisation.")})
+        return owner_organisation, owner_staff, None
+    return owner_organisation, None, None
+
+
+@transaction.atomic
+def add_commitment(
+    *,
+    actor: Actor,
+    contract: Contract,
+    expected_version: int,
+    what: str,
+    owner_kind: str,
+    owner_organisation=None,
+    owner_staff=None,
+    owner_relative=None,
+    due_date: date | None = None,
+) -> Commitment:
+    """Who does what (vem gör vad): add one commitment with its owner."""
+    contract = _lock(contract.pk, expected_version)
+    patient_side = owner_kind in (OwnerKind.PATIENT, OwnerKind.RELATIVE)
+    _require(actor, contract, patient_side=patient_side, staff_side=True)
+    org, staff, relative = _validate_owner(
+        contract, owner_kind, owner_organisation, owner_staff, owner_relative
+    )
+    if due_date is not None and due_date < timezone.localdate():
+        raise ValidationError({"due_date": _("The date has already passed.")})
+    commitment = Commitment.objects.create(
+        contract=contract,
+        owner_kind=owner_kind,
+        owner_organisation=org,
+        owner_staff=staff,
+        owner_relative=relative,
+        what=_clean_text(what, "what", limit=1000),
+        due_date=due_date,
+    )
+    _bump(contract, actor, "commitment_added", None, _commitment_snapshot(commitment))
+    return commitment
+
+
+def _lock_commitment(actor, commitment, expected_version):
+    contract = _lock(commitment.contract_id, expected_version)
+    commitment = (
+        Commitment.objects.select_for_update(of=("self",))
+        .select_related("owner_relative")
+        .get(pk=commitment.pk, contract=contract)
+    )
+    commitment.contract = contract
+    if not can_update_commitment(actor, commitment):
+        raise PermissionDenied(_("Only the owner can update this commitment."))
+    return contract, commitment
+
+
+@transaction.atomic
+def complete_commitment(
+    *, actor: Actor, commitment: Commitment, expected_version: int, done: bool = True
+) -> Commitment:
+    """Tick off a commitment (or untick it, if ticked by mistake)."""
+    contract, commitment = _lock_commitment(actor, commitment, expected_version)
+    if commitment.status == Commitment.Status.CANCELLED:
+        raise ValidationError(_("This commitment is cancelled."))
+    target = Commitment.Status.DONE if done else Commitment.Status.OPEN
+    if commitment.status == target:
+        return commitment
+    before = _commitment_snapshot(commitment)
+    commitment.status = target
+    commitment.completed_at = timezone.now() if done else None
+    commitment.completed_by = actor.user if done else None
+    commitment.save(update_fields=["status", "completed_at", "completed_by"])
+    kind = "commitment_completed" if done else "commitment_reopened"
+    _bump(contract, actor, kind, before, _commitment_snapshot(commitment))
+    return commitment
+
+
+@transaction.atomic
+def update_commitment(
+    *,
+    actor: Actor,
+    commitment: Commitment,
+    expected_version: int,
+    what: str | None = None,
+    due_date: date | None = None,
+    owner_kind: str | None = None,
+    owner_organisation=None,
+    owner_staff=None,
+    owner_relative=None,
+    cancel: bool = False,
+) -> Commitment:
+    """Change a commitment's text or date, hand it to another owner, or cancel it."""
+    contract, commitment = _lock_commitment(actor, commitment, expected_version)
+    before = _commitment_snapshot(commitment)
+    if what is not None:
+        commitment.what = _clean_text(what, "what", limit=1000)
+    if due_date is not None:
+        commitment.due_date = due_date
+    if owner_kind is not None:
+        org, staff, relative = _validate_owner(
+            contract, owner_kind, owner_organisation, owner_staff, owner_relative
+        )
+        commitment.owner_kind = owner_kind
+        commitment.owner_organisation, commitment.owner_staff = org, staff
+        commitment.owner_relative = relative
+    if cancel:
+        commitment.status = Commitment.Status.CANCELLED
+    after = _commitment_snapshot(commitment)
+    if after == before:
+        return commitment
+    commitment.save()
+    _bump(contract, actor, "commitment_changed", before, after)
+    return commitment
+
+
+@transaction.atomic
+def assign_fixed_care_contact(
+    *,
+    actor: Actor,
+    contract: Contract,
+    expected_version: int | None,
+    staff,
+    organisation,
+    how_to_reach: str = "",
+    started_on: date | None = None,
+) -> FixedCareContact:
+    """The fixed care contact (fast vårdkontakt): one named person to turn to."""
+    contract = _lock(contract.pk, expected_version)
+    _require(actor, contract, patient_side=False, staff_side=True)
+    membership = Membership.objects.filter(
+        user=staff, organisation=organisation, active=True
+    ).first()
+    if membership is None:
+        raise ValidationError({"staff": _("This person does not work in that organisation.")})
+    if not _on_team(contract.patient_id, organisation):
+        raise ValidationError(
+            {"organisation": _("Choose an organisation on the patient's care team.")}
+        )
+    today = timezone.localdate()
+    current = contract.care_contacts.filter(ended_on__isnull=True).select_for_update().first()
+    before = None
+    if current is not None:
+        if current.staff_id == staff.pk and current.organisation_id == organisation.pk:
+            raise ValidationError({"staff": _("This person is already the fixed care contact.")})
+        before = {"staff": current.staff_id, "organisation": current.organisation_id}
+        current.ended_on = today
+        current.save(update_fields=["ended_on"])
+    assignment = FixedCareContact.objects.create(
+        contract=contract,
+        staff=staff,
+        organisation=organisation,
+        started_on=started_on or today,
+        how_to_reach=_clean_text(
+            how_to_reach or membership.phone or organisation.phone,
+            "how_to_reach",
+            required=False,
+            limit=300,
+        ),
+        assigned_by=actor.user,
+    )
+    _bump(
+        contract,
+        actor,
+        "care_contact_assigned",
+        before,
+        {
+            "staff": staff.pk,
+            "staff_name": str(staff),
+            "organisation": organisation.pk,
+            "how_to_reach": assignment.how_to_reach,
+        },
+    )
+    return assignment
+
+
+@transaction.atomic
+def agree_to_version(*, actor: Actor, contract: Contract, version: int) -> Contract:
+    """The patient agrees to the plan as it stands at `version`.
+
+    Agreeing does not change the plan, so the version stays; a later change shows
+    as "changed since you agreed"."""
+    contract = _lock(contract.pk, version)
+    if actor.kind != Event.ActorKind.PATIENT or contract.patient.user_id != getattr(
+        actor.user, "pk", None
+    ):
+        raise PermissionDenied(_("Only the patient can agree to the plan."))
+    before = {"agreed_version": contract.agreed_version}
+    contract.agreed_version = contract.version
+    contract.agreed_at = timezone.now()
+    contract.save(update_fields=["agreed_version", "agreed_at"])
+    record_event(
+        patient=contract.patient,
+        contract=contract,
+        actor=actor,
+        kind="plan_agreed",
+        before=before,
+        after={"agreed_version": contract.version},
+    )
+    return contract

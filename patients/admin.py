@@ -1,0 +1,135 @@
+"""The operator's admin for patients, their relatives, consent, care team and access log.
+
+Registering a patient, consent (samtycke, spärr), joining the care team and a
+relative's access are written by `patients.services`, which also write the event
+the patient sees in "what changed". The admin shows those rows but does not edit
+them: an edit here would change the plan's audience with no event behind it.
+"""
+
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from .identity import normalise
+from .models import AccessLogEntry, CareTeamMember, Consent, Patient, Relative
+
+
+class ReadOnlyAdminMixin:
+    """For rows the admin may show but never add, change or delete."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class RelativeInline(admin.TabularInline):
+    model = Relative
+    extra = 0
+    fields = ["name", "relation", "user", "phone", "email", "access"]
+    # Changing access goes through services.set_relative_access, which writes the event.
+    readonly_fields = ["access"]
+    autocomplete_fields = ["user"]
+
+
+class ConsentInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Consent
+    extra = 0
+    fields = ["organisation", "status", "given_at", "withdrawn_at", "recorded_by"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("organisation", "recorded_by")
+
+
+class CareTeamMemberInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = CareTeamMember
+    extra = 0
+    fields = ["organisation", "staff", "responsibility", "active", "joined_at", "left_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("organisation", "staff")
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    list_display = ["name", "identity", "support_profile"]
+    list_filter = ["support_profile", "preferred_channel", "identity_kind"]
+    search_fields = ["identity_number", "given_name", "family_name"]
+    autocomplete_fields = ["user"]
+    # The identity number is parsed (kind, date of birth) by services.register_patient.
+    readonly_fields = ["identity_number", "identity_kind", "birth_date", "created_at", "updated_at"]
+    inlines = [RelativeInline, ConsentInline, CareTeamMemberInline]
+
+    def has_add_permission(self, request):
+        # Registration goes through services.register_patient: it normalises the
+        # identity number and writes the "patient registered" event.
+        return False
+
+    @admin.display(description=_("name"), ordering="family_name")
+    def name(self, obj):
+        return obj.full_name
+
+    @admin.display(description=_("identity number"), ordering="identity_number")
+    def identity(self, obj):
+        return obj.identity_display
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        # Stored numbers are 12 digits; staff type "19121212-1212" or "121212-1212".
+        try:
+            number = normalise(search_term.strip())
+        except ValidationError:
+            return results, may_have_duplicates
+        return results | queryset.filter(identity_number=number), may_have_duplicates
+
+
+@admin.register(Relative)
+class RelativeAdmin(admin.ModelAdmin):
+    list_display = ["name", "relation", "patient", "access", "user"]
+    list_filter = ["access"]
+    list_select_related = ["patient", "user"]
+    search_fields = [
+        "name",
+        "patient__identity_number",
+        "patient__given_name",
+        "patient__family_name",
+    ]
+    autocomplete_fields = ["patient", "user"]
+    readonly_fields = ["access", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A relative belongs to one patient; moving the row would carry its access along.
+        if obj is not None:
+            return [*self.readonly_fields, "patient"]
+        return self.readonly_fields
+
+
+@admin.register(Consent)
+class ConsentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["patient", "organisation", "status", "given_at", "withdrawn_at"]
+    list_filter = ["status"]
+    list_select_related = ["patient", "organisation"]
+    search_fields = ["patient__identity_number", "patient__family_name", "organisation__name"]
+
+
+@admin.register(CareTeamMember)
+class CareTeamMemberAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["patient", "organisation", "staff", "responsibility", "active"]
+    list_filter = ["active"]
+    list_select_related = ["patient", "organisation", "staff"]
+    search_fields = ["patient__identity_number", "patient__family_name", "organisation__name"]
+
+
+@admin.register(AccessLogEntry)
+class AccessLogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The PDL access log: append-only, and PostgreSQL refuses UPDATE and DELETE too."""
+
+    list_display = ["at", "user", "organisation", "patient", "action", "emergency"]
+    list_filter = ["action", "emergency"]
+    list_select_related = ["user", "organisation", "patient"]
+    date_hierarchy = "at"
+    search_fields = ["patient__identity_number", "user__email"]

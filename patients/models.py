@@ -1,0 +1,306 @@
+"""Patients, the people close to them, consent, the care team and the access log."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from actors.models import Organisation
+
+from .identity import validate_identity_number
+
+
+class SupportProfile(models.TextChoices):
+    """The four SKR groups; they tune reminder intensity and review cadence."""
+
+    INDEPENDENT_ENGAGED = "independent_engaged", _("Independent and engaged")
+    WORRIED_ENGAGED = "worried_engaged", _("Worried and engaged")
+    TRADITIONAL_UNCONCERNED = "traditional_unconcerned", _("Traditional and unconcerned")
+    VULNERABLE_WORRIED = "vulnerable_worried", _("Vulnerable and worried")
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", _("Text message")
+    EMAIL = "email", _("E-mail")
+    NONE = "none", _("No reminders")
+
+
+class IdentityKind(models.TextChoices):
+    PERSONNUMMER = "personnummer", _("Personal identity number")
+    SAMORDNINGSNUMMER = "samordningsnummer", _("Coordination number")
+    RESERVNUMMER = "reservnummer", _("Reserve number")
+
+
+class PatientQuerySet(models.QuerySet):
+    def on_team_of(self, organisation_ids):
+        """Patients whose active care team includes one of the organisations with consent."""
+        return self.filter(
+            care_team__organisation__in=organisation_ids,
+            care_team__active=True,
+            consents__organisation__in=organisation_ids,
+            consents__status=Consent.Status.GIVEN,
+        ).distinct()
+
+
+class Patient(models.Model):
+    identity_number = models.CharField(
+        _("identity number"),
+        max_length=12,
+        unique=True,
+        validators=[validate_identity_number],
+        help_text=_("Personnummer or samordningsnummer, 12 digits."),
+    )
+    identity_kind = models.CharField(
+        _("kind of identity number"),
+        max_length=20,
+        choices=IdentityKind.choices,
+        default=IdentityKind.PERSONNUMMER,
+    )
+    given_name = models.CharField(_("given name"), max_length=100)
+    family_name = models.CharField(_("family name"), max_length=100)
+    birth_date = models.DateField(_("date of birth"), null=True, blank=True)
+    phone = models.CharField(_("mobile phone"), max_length=32, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    preferred_language = models.CharField(_("preferred language"), max_length=8, default="sv")
+    needs_interpreter = models.BooleanField(_("needs an interpreter"), default=False)
+    easy_read = models.BooleanField(_("prefers easy-read text (lättläst)"), default=False)
+    support_profile = models.CharField(
+        _("support profile"),
+        max_length=32,
+        choices=SupportProfile.choices,
+        default=SupportProfile.WORRIED_ENGAGED,
+    )
+    preferred_channel = models.CharField(
+        _("preferred reminder channel"), max_length=8, choices=Channel.choices, default=Channel.SMS
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("login"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="patient",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = PatientQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
+        ordering = ["family_name", "given_name"]
+        indexes = [models.Index(fields=["family_name", "given_name"])]
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    @property
+    def identity_display(self) -> str:
+        return f"{self.identity_number[:8]}-{self.identity_number[8:]}"
+
+
+class Relative(models.Model):
+    """A relative or proxy (närstående, ombud) and what the patient allows them."""
+
+    class Access(models.TextChoices):
+        NONE = "none", _("No access")
+        READ = "read", _("Read the plan")
+        WRITE = "write", _("Read and write the plan")
+
+    patient = models.ForeignKey(
+        Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="relatives"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("login"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="relative_of",
+    )
+    name = models.CharField(_("name"), max_length=200)
+    relation = models.CharField(_("relation"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    access = models.CharField(
+        _("access"), max_length=8, choices=Access.choices, default=Access.NONE
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("relative")
+        verbose_name_plural = _("relatives")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "user"],
+                condition=Q(user__isnull=False),
+                name="one_relative_row_per_login",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Consent(models.Model):
+    """The patient's consent (samtycke) for one organisation to take part in the plan.
+
+    Withdrawing it (spärr) removes that organisation's access at once."""
+
+    class Status(models.TextChoices):
+        GIVEN = "given", _("Given")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    patient = models.ForeignKey(
+        Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="consents"
+    )
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        on_delete=models.CASCADE,
+        related_name="consents",
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    given_at = models.DateTimeField(_("given"), null=True, blank=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "organisation"], name="one_consent_per_org"),
+            models.CheckConstraint(
+                name="consent_status_has_time",
+                condition=(Q(status="given", given_at__isnull=False))
+                | Q(status="withdrawn", withdrawn_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.patient} – {self.organisation}: {self.get_status_display()}"
+
+
+class CareTeamMember(models.Model):
+    """An organisation, and optionally a named staff member, on a patient's care team."""
+
+    patient = models.ForeignKey(
+        Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="care_team"
+    )
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        on_delete=models.PROTECT,
+        related_name="care_team_memberships",
+    )
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("staff member"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="care_team_memberships",
+    )
+    responsibility = models.CharField(_("responsibility"), max_length=200, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    joined_at = models.DateTimeField(_("joined"), auto_now_add=True)
+    left_at = models.DateTimeField(_("left"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("care team member")
+        verbose_name_plural = _("care team members")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "organisation"],
+                condition=Q(staff__isnull=True),
+                name="one_team_row_per_org",
+            ),
+            models.UniqueConstraint(
+                fields=["patient", "organisation", "staff"],
+                condition=Q(staff__isnull=False),
+                name="one_team_row_per_staff",
+            ),
+        ]
+        indexes = [models.Index(fields=["organisation", "active"])]
+
+    def __str__(self):
+        who = self.staff or self.organisation
+        return f"{self.patient}: {who}"
+
+
+class AppendOnlyModel(models.Model):
+    """Rows that are written once and never changed or deleted (audit trails).
+
+    PostgreSQL also refuses UPDATE and DELETE with a trigger (see the migrations)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValueError(f"{type(self).__name__} rows are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError(f"{type(self).__name__} rows are append-only.")
+
+
+class AccessLogEntry(AppendOnlyModel):
+    """One read of a patient's data by staff or an integrator (PDL logging).
+
+    Kept at least five years; the patient sees these rows as "who has read my plan"."""
+
+    class Action(models.TextChoices):
+        VIEW_PLAN = "view_plan", _("Read the plan")
+        VIEW_HISTORY = "view_history", _("Read the history")
+        EXPORT = "export", _("Exported the plan")
+        API_READ = "api_read", _("Read through an integration")
+        SEARCH = "search", _("Found in a search")
+
+    at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("read by"),
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), null=True, on_delete=models.PROTECT
+    )
+    role = models.CharField(_("role"), max_length=20, blank=True)
+    api_client = models.CharField(_("integration"), max_length=100, blank=True)
+    patient = models.ForeignKey(
+        Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="access_log"
+    )
+    action = models.CharField(_("what"), max_length=20, choices=Action.choices)
+    emergency = models.BooleanField(_("emergency access"), default=False)
+    reason = models.TextField(_("reason"), blank=True)
+
+    class Meta:
+        verbose_name = _("access log entry")
+        verbose_name_plural = _("access log")
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["patient", "-at"])]
+        constraints = [
+            models.CheckConstraint(
+                name="emergency_access_has_reason",
+                condition=Q(emergency=False) | ~Q(reason=""),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.action} {self.patient_id}"

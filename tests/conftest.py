@@ -1,0 +1,46 @@
+"""Shared test setup: the suite runs on PostgreSQL and Redis, like production.
+
+`make test` exports the same defaults; this file makes a bare `pytest` agree.
+The e-mail backend needs nothing here: pytest-django switches it to locmem.
+"""
+
+import importlib
+import os
+import sys
+
+if not os.environ.get("DATABASE_URL"):
+    os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/naravard"
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("SECURE_COOKIES", "0")
+
+
+def _reload_settings() -> None:
+    """Re-read the settings module now that the environment above is in place.
+
+    pytest-django imports the settings and sets Django up in its
+    `pytest_load_initial_conftests` hook, before pytest imports this file, so the
+    variables set above would otherwise come too late (the run would use SQLite).
+    """
+    from django.conf import settings
+    from django.db import connections
+
+    module = getattr(settings, "SETTINGS_MODULE", None) if settings.configured else None
+    if not module:
+        return
+    for conn in connections.all(initialized_only=True):
+        # Django may have built a connection object, but none may be open yet.
+        if conn.connection is not None:
+            raise RuntimeError("a database connection was opened before tests/conftest.py")
+        del connections[conn.alias]
+    importlib.reload(sys.modules[module])
+    settings._setup()
+    # The connection handler caches DATABASES on first use; let it read them again.
+    connections._settings = None
+    connections.__dict__.pop("settings", None)
+
+
+_reload_settings()
+
+
+# Personas
+pytest_plugins = ["personas"]

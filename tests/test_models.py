@@ -1,0 +1,86 @@
+"""Invariants that live on the models and in the database."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from actors.models import Organisation, OrganisationKind
+from patients.models import Consent
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_organisation_knows_its_principal(network):
+    assert network["region"].principal == network["region"]
+    assert network["tierp"].principal == network["tierp"]
+    assert network["vardcentral"].principal == network["region"]
+    unit = Organisation.objects.create(
+        name="Hemsjukvård natt",
+        kind=OrganisationKind.HOME_HEALTH_CARE,
+        parent=network["home_health"],
+    )
+    assert unit.principal == network["tierp"]
+
+
+def test_region_needs_its_county_code():
+    region = Organisation(name="Region Utan Kod", kind=OrganisationKind.REGION)
+    with pytest.raises(ValidationError) as error:
+        region.full_clean()
+    assert "county_code" in error.value.message_dict
+    with pytest.raises(IntegrityError), transaction.atomic():
+        region.save()
+
+
+def test_municipality_code_belongs_to_its_county(db):
+    municipality = Organisation(
+        name="Fel kommun",
+        kind=OrganisationKind.MUNICIPALITY,
+        municipality_code="1480",
+        county_code="03",
+    )
+    with pytest.raises(ValidationError) as error:
+        municipality.full_clean()
+    assert "municipality_code" in error.value.message_dict
+
+
+def test_care_unit_must_sit_under_a_principal(db):
+    unit = Organisation(name="Fristående", kind=OrganisationKind.PRIMARY_CARE)
+    with pytest.raises(ValidationError) as error:
+        unit.full_clean()
+    assert "parent" in error.value.message_dict
+
+
+def test_hsa_id_has_the_national_form(network):
+    unit = network["vardcentral"]
+    unit.hsa_id = "not-an-hsa-id"
+    with pytest.raises(ValidationError):
+        unit.full_clean()
+
+
+def test_an_organisation_cannot_be_its_own_ancestor(network):
+    region = network["region"]
+    unit = network["vardcentral"]
+    unit.parent = unit
+    with pytest.raises(ValidationError):
+        unit.full_clean()
+    assert region.principal_id == region.pk
+
+
+def test_patient_identity_number_is_validated(tolvan):
+    tolvan.identity_number = "191212121213"
+    with pytest.raises(ValidationError) as error:
+        tolvan.full_clean()
+    assert "identity_number" in error.value.message_dict
+
+
+def test_registering_normalises_the_identity_number(tolvan):
+    assert tolvan.identity_number == "191212121212"
+    assert tolvan.identity_display == "19121212-1212"
+    assert str(tolvan.birth_date) == "1912-12-12"
+
+
+def test_consent_status_needs_its_time(tolvan, network):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Consent.objects.create(
+            patient=tolvan, organisation=network["cardiology"], status=Consent.Status.GIVEN
+        )
