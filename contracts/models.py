@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from actors.models import Organisation
+from naravard.dbutil import CurrentTxid
 from patients.models import AppendOnlyModel, Patient, Relative
 
 
@@ -419,6 +420,8 @@ class Event(AppendOnlyModel):
     )
     before = models.JSONField(_("before"), null=True, blank=True)
     after = models.JSONField(_("after"), null=True, blank=True)
+    # The writing transaction, for a change feed that misses nothing (see CurrentTxid).
+    txid = models.BigIntegerField(null=True, editable=False, db_default=CurrentTxid())
 
     class Meta:
         verbose_name = _("event")
@@ -427,6 +430,7 @@ class Event(AppendOnlyModel):
         indexes = [
             models.Index(fields=["contract", "-at"]),
             models.Index(fields=["patient", "-at"]),
+            models.Index(fields=["txid", "id"], name="event_feed_order"),
         ]
 
     def __str__(self):

@@ -1,4 +1,6 @@
-"""Database helpers shared by the apps' migrations."""
+"""Database helpers shared by the apps and their migrations."""
+
+from django.db.models import BigIntegerField, Func
 
 APPEND_ONLY_FUNCTION = """
 CREATE OR REPLACE FUNCTION naravard_refuse_change() RETURNS trigger AS $$
@@ -30,3 +32,19 @@ def append_only_trigger(table: str):
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
 
     return forwards, backwards
+
+
+class CurrentTxid(Func):
+    """The id of the writing transaction, as a column default.
+
+    On PostgreSQL a change feed ordered by (txid, id) and cut at the oldest running
+    transaction never skips a row that commits late. SQLite has one writer at a
+    time, so there the column stays empty and the id alone orders the feed."""
+
+    output_field = BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra):
+        return "NULL", []
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return "(txid_current())", []

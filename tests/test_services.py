@@ -401,3 +401,11 @@ def test_audit_trails_are_append_only_in_postgresql(plan, model, doctor, network
         connection.cursor() as cursor,
     ):
         cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE id = %s", [row.pk])
+
+
+def test_events_carry_the_writing_transaction_for_the_change_feed(plan):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT txid_current()")
+        (current,) = cursor.fetchone()
+    # The test runs in one transaction, so every event carries its id.
+    assert set(plan.events.values_list("txid", flat=True)) == {current}
