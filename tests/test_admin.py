@@ -35,6 +35,9 @@ pytest_plugins = ["personas"]
 SYSTEM = Actor.system("tests")
 
 REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
+# A model of ours without a row in `world` fails the change-page test, so the fixture
+# grows with the models; third-party models (OAuth tokens and the like) are skipped.
+OUR_APPS = {"actors", "patients", "contracts"}
 READ_ONLY = [AccessLogEntry, Event, Consent, CareTeamMember, Notification]
 
 
@@ -209,6 +212,9 @@ def test_add_page_loads_where_adding_is_allowed(admin_client, world, registered)
 def test_change_page_loads_for_every_registered_model(admin_client, world, registered):
     model, _model_admin = registered
     obj = model._default_manager.order_by("pk").first()
+    if obj is None and model._meta.app_label not in OUR_APPS:
+        pytest.skip(f"no {model._meta.label} row to open")
+    assert obj is not None, f"add a {model._meta.label} row to the world fixture"
 
     response = admin_client.get(admin_url(model, "change", obj.pk))
 
