@@ -8,6 +8,10 @@ import importlib
 import os
 import sys
 
+import pytest
+from django.test import Client
+from django.utils import translation
+
 if not os.environ.get("DATABASE_URL"):
     os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/naravard"
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -40,6 +44,31 @@ def _reload_settings() -> None:
 
 
 _reload_settings()
+
+
+def _fast_password_hashing() -> None:
+    """Persona logins hash passwords; the production hasher costs ~2 s a test."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+_fast_password_hashing()
+
+
+# Language: the tests read English msgids; Swedish (the default) has its own tests in
+# test_translations.py, which build their clients without these defaults.
+
+
+@pytest.fixture(autouse=True)
+def english():
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def client():
+    return Client(HTTP_ACCEPT_LANGUAGE="en")
 
 
 # Personas
