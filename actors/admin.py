@@ -29,14 +29,33 @@ class EmailUserChangeForm(UserChangeForm):
         return self.cleaned_data["email"].lower()
 
 
-class MembershipInline(admin.TabularInline):
+class UserMembershipInline(admin.TabularInline):
+    """A staff member's roles; this is where a membership is added."""
+
     model = Membership
     extra = 0
-    fields = ["user", "organisation", "role", "title", "phone", "active"]
-    autocomplete_fields = ["user", "organisation"]
+    fields = ["organisation", "role", "title", "phone", "active"]
+    autocomplete_fields = ["organisation"]
 
     def get_queryset(self, request):
         # Each row's header prints the membership, which names user and organisation.
+        return super().get_queryset(request).select_related("user", "organisation")
+
+
+class MembershipInline(admin.TabularInline):
+    """An organisation's staff. The person is shown, not chosen: an organisation has
+    hundreds of staff and a chooser per row costs a query per row. Add people to an
+    organisation from the user's page or the membership list."""
+
+    model = Membership
+    extra = 0
+    fields = ["user", "role", "title", "phone", "active"]
+    readonly_fields = ["user"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
         return super().get_queryset(request).select_related("user", "organisation")
 
 
@@ -87,7 +106,7 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
     search_fields = ["email", "first_name", "last_name"]
     ordering = ["email"]
-    inlines = [MembershipInline]
+    inlines = [UserMembershipInline]
 
 
 @admin.register(Organisation)

@@ -30,10 +30,14 @@ class ReadOnlyAdminMixin:
 class RelativeInline(admin.TabularInline):
     model = Relative
     extra = 0
-    fields = ["name", "relation", "user", "phone", "email", "access"]
-    # Changing access goes through services.set_relative_access, which writes the event.
-    readonly_fields = ["access"]
-    autocomplete_fields = ["user"]
+    fields = ["name", "relation", "phone", "email", "user", "access"]
+    # Access changes go through services.set_relative_access, which writes the event.
+    # The login is linked on the relative's own page: a widget per row here would
+    # cost a query per row, and linking a login is as weighty as granting access.
+    readonly_fields = ["user", "access"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
 
 
 class ConsentInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -42,16 +46,20 @@ class ConsentInline(ReadOnlyAdminMixin, admin.TabularInline):
     fields = ["organisation", "status", "given_at", "withdrawn_at", "recorded_by"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("organisation", "recorded_by")
+        # Each row's header prints the consent, which names patient and organisation.
+        return (
+            super().get_queryset(request).select_related("patient", "organisation", "recorded_by")
+        )
 
 
 class CareTeamMemberInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = CareTeamMember
     extra = 0
     fields = ["organisation", "staff", "responsibility", "active", "joined_at", "left_at"]
+    readonly_fields = ["joined_at"]  # auto_now_add, so not a form field even when viewing
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("organisation", "staff")
+        return super().get_queryset(request).select_related("patient", "organisation", "staff")
 
 
 @admin.register(Patient)

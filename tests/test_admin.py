@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from personas import make_staff
 
 from actors.models import Organisation, Role, User
 from contracts import services
@@ -21,6 +22,7 @@ from contracts.models import (
     ContactPath,
     Contract,
     Event,
+    FollowUpTask,
     Goal,
     Notification,
     WarningSign,
@@ -38,7 +40,7 @@ REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta
 # A model of ours without a row in `world` fails the change-page test, so the fixture
 # grows with the models; third-party models (OAuth tokens and the like) are skipped.
 OUR_APPS = {"actors", "patients", "contracts"}
-READ_ONLY = [AccessLogEntry, Event, Consent, CareTeamMember, Notification]
+READ_ONLY = [AccessLogEntry, Event, Consent, CareTeamMember, Notification, FollowUpTask]
 
 
 def model_id(item):
@@ -54,7 +56,7 @@ def identity_number(n: int) -> str:
     return f"19{nine}{luhn_check_digit(nine)}"
 
 
-def add_plan_parts(contract, actor, network, nurse, relative, n):
+def add_plan_parts(contract, actor, network, nurse, relative, n, care_contact=None):
     """One more of every part of the plan, through the services where they exist."""
     services.agree_next_step(
         actor=actor,
@@ -84,7 +86,7 @@ def add_plan_parts(contract, actor, network, nurse, relative, n):
         actor=actor,
         contract=contract,
         expected_version=contract.version,
-        staff=actor.user,
+        staff=care_contact or actor.user,
         organisation=network["vardcentral"],
         how_to_reach="Ring 0293-123 45",
         started_on=timezone.localdate() + timedelta(days=n),
@@ -120,6 +122,13 @@ def add_plan_parts(contract, actor, network, nurse, relative, n):
             body="Påminnelse",
             status=status,
         )
+    FollowUpTask.objects.create(
+        dedupe_key=f"test:{contract.pk}:{n}",
+        kind=FollowUpTask.Kind.REVIEW_DUE,
+        contract=contract,
+        assigned_organisation=network["vardcentral"],
+        due_at=timezone.now(),
+    )
 
 
 def add_patient_with_plan(n, network, doctor, nurse):
@@ -163,7 +172,8 @@ def grow(world, network, doctor, nurse):
     contract = Contract.objects.get(pk=world.pk)
     actor = Actor.staff(doctor, network["vardcentral"])
     relative = world.patient.relatives.get()
-    add_plan_parts(contract, actor, network, nurse, relative, 3)
+    successor = make_staff("efterträdare@example.org", network["vardcentral"], Role.CLINICIAN)
+    add_plan_parts(contract, actor, network, nurse, relative, 3, care_contact=successor)
     Relative.objects.create(patient=world.patient, name="Granne", relation="granne")
     patient_services.add_to_care_team(
         actor=SYSTEM, patient=world.patient, organisation=network["cardiology"], consent=True
