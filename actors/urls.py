@@ -1,4 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "actors"
-urlpatterns: list = []
+urlpatterns = [
+    path("login/code/", views.request_code, name="request_code"),
+    path("login/code/enter/", views.enter_code, name="enter_code"),
+]

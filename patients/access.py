@@ -2,18 +2,33 @@
 
 One access function per protected object; every HTML view, API view and task uses
 these, so the rule lives in one place. Missing and not-yours look the same: 404.
+
+The rule:
+- the patient sees their own plan and may write;
+- a relative or proxy sees it when the patient allowed read, writes when allowed write;
+- staff see it when one of their active memberships is in an organisation that is on
+  the patient's active care team AND has the patient's consent (not withdrawn, spärr);
+  the role inside that organisation does not matter for reading;
+- any other staff member may read (never write) after stating an emergency reason
+  (nödåtkomst); that read is logged with emergency=True for review;
+- nobody else, not even a superuser: the admin is not a way to read plans.
 """
 
+import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from actors.models import Membership
 
 from .models import AccessLogEntry, CareTeamMember, Consent, Patient, Relative
+
+EMERGENCY_REASON_MAX = 500
+EMERGENCY_SESSION_KEY = "emergency_access"
 
 
 class NoAccess(Http404):
@@ -29,15 +44,20 @@ class Viewer:
     membership: Membership | None = None
     relative: Relative | None = None
     emergency: bool = False
+    reason: str = ""
 
     @property
     def organisation(self):
         return self.membership.organisation if self.membership else None
 
 
+def _can_log_in(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
 def staff_memberships_with_access(user, patient_id):
     """The user's active memberships whose organisation may see the patient."""
-    if not user.is_authenticated:
+    if not _can_log_in(user):
         return Membership.objects.none()
     return (
         Membership.objects.active()
@@ -62,26 +82,61 @@ def staff_memberships_with_access(user, patient_id):
 
 
 def patients_visible_to(user):
-    """Patients the user may open without an emergency reason (worklists, search)."""
-    if not user.is_authenticated:
+    """Patients the user may open as staff without an emergency reason (worklists, search)."""
+    if not _can_log_in(user):
         return Patient.objects.none()
     org_ids = Membership.objects.active().filter(user=user).values("organisation")
+    # Both conditions must hold for the same organisation: on the team and consented.
     on_team = CareTeamMember.objects.filter(
-        patient=OuterRef("pk"), organisation__in=org_ids, active=True
-    ).values("organisation")
-    consented = Consent.objects.filter(
+        patient=OuterRef(OuterRef("pk")),
+        organisation=OuterRef("organisation"),
+        active=True,
+    )
+    consented_and_on_team = Consent.objects.filter(
+        Exists(on_team),
         patient=OuterRef("pk"),
-        organisation__in=on_team,
+        organisation__in=org_ids,
         status=Consent.Status.GIVEN,
     )
-    return Patient.objects.filter(Exists(consented))
+    return Patient.objects.filter(Exists(consented_and_on_team))
+
+
+def patients_visible_to_organisation(organisation):
+    """Patients one organisation may see (integrations): the same rule as for its staff,
+    on the active care team with consent."""
+    on_team = CareTeamMember.objects.filter(
+        patient=OuterRef("pk"), organisation=organisation, active=True
+    )
+    consented = Consent.objects.filter(
+        patient=OuterRef("pk"), organisation=organisation, status=Consent.Status.GIVEN
+    )
+    return Patient.objects.filter(Exists(on_team), Exists(consented))
+
+
+def log_integration_reads(organisation, client_name: str, patient_ids) -> list[AccessLogEntry]:
+    """One access-log row per patient an integration read, in one insert. Called before
+    the answer is built, so a read that cannot be logged is not served."""
+    rows = [
+        AccessLogEntry(
+            organisation=organisation,
+            api_client=client_name[:100],
+            patient_id=patient_id,
+            action=AccessLogEntry.Action.API_READ,
+        )
+        for patient_id in dict.fromkeys(patient_ids)
+    ]
+    return AccessLogEntry.objects.bulk_create(rows)
+
+
+def clean_emergency_reason(reason) -> str:
+    return (reason or "").strip()[:EMERGENCY_REASON_MAX]
 
 
 def viewer_for(user, patient: Patient, *, emergency_reason: str = "") -> Viewer:
-    """How `user` may see `patient`, or NoAccess."""
-    if not user.is_authenticated:
+    """How `user` may see `patient`, or NoAccess. Writes nothing; see get_patient_for."""
+    if not _can_log_in(user):
         raise NoAccess
-    if patient.user_id == user.id:
+    if patient.user_id == user.pk:
         return Viewer(kind="patient", can_write=True)
     relative = (
         Relative.objects.filter(patient=patient, user=user)
@@ -95,10 +150,11 @@ def viewer_for(user, patient: Patient, *, emergency_reason: str = "") -> Viewer:
     membership = staff_memberships_with_access(user, patient.pk).first()
     if membership:
         return Viewer(kind="staff", can_write=True, membership=membership)
-    reason = (emergency_reason or "").strip()
+    reason = clean_emergency_reason(emergency_reason)
     if reason:
-        # Emergency access (nödåtkomst): any active staff member may open the plan
-        # for a stated reason; the read is flagged in the log for review.
+        # Emergency access (nödåtkomst): any active staff member may read the plan for a
+        # stated reason, even past a spärr, as PDL allows when the patient cannot consent.
+        # It is read-only and flagged in the log for review.
         membership = (
             Membership.objects.active()
             .filter(user=user)
@@ -107,7 +163,9 @@ def viewer_for(user, patient: Patient, *, emergency_reason: str = "") -> Viewer:
             .first()
         )
         if membership:
-            return Viewer(kind="staff", can_write=False, membership=membership, emergency=True)
+            return Viewer(
+                kind="staff", can_write=False, membership=membership, emergency=True, reason=reason
+            )
     raise NoAccess
 
 
@@ -123,7 +181,8 @@ def log_access(viewer: Viewer, user, patient: Patient, action: str, reason: str 
         patient=patient,
         action=action,
         emergency=viewer.emergency,
-        reason=reason.strip(),
+        # A reason is kept only for emergency reads; ordinary reads need none.
+        reason=clean_emergency_reason(reason or viewer.reason) if viewer.emergency else "",
     )
 
 
@@ -146,6 +205,45 @@ def get_patient_for(
     viewer = viewer_for(user, patient, emergency_reason=emergency_reason)
     log_access(viewer, user, patient, action, emergency_reason)
     return patient, viewer
+
+
+def patients_readable_by(user):
+    """Patients whose own pages (access log) the user may see: their own, and those
+    who gave them read or write access as a relative."""
+    if not _can_log_in(user):
+        return Patient.objects.none()
+    as_relative = Relative.objects.filter(patient=OuterRef("pk"), user=user).exclude(
+        access=Relative.Access.NONE
+    )
+    return Patient.objects.filter(Q(Exists(as_relative)) | Q(user=user))
+
+
+# --- emergency access in the session --------------------------------------------------
+
+
+def grant_emergency_access(request, patient_id, reason: str) -> None:
+    """Remember the stated reason for this patient in the session, for a limited time.
+
+    Only the reason is kept; every read made with it is logged by get_patient_for."""
+    grants = request.session.get(EMERGENCY_SESSION_KEY, {})
+    until = time.time() + settings.NARAVARD_EMERGENCY_ACCESS_SECONDS
+    grants[str(patient_id)] = {"reason": clean_emergency_reason(reason), "until": until}
+    request.session[EMERGENCY_SESSION_KEY] = _unexpired(grants)
+
+
+def emergency_reason_for(request, patient_id) -> str:
+    """The emergency reason this session stated for the patient, or "" (none or expired).
+
+    The staff plan view passes it on: get_patient_for(..., emergency_reason=...)."""
+    grant = request.session.get(EMERGENCY_SESSION_KEY, {}).get(str(patient_id))
+    if not grant or grant.get("until", 0) < time.time():
+        return ""
+    return grant.get("reason", "")
+
+
+def _unexpired(grants: dict) -> dict:
+    now = time.time()
+    return {key: grant for key, grant in grants.items() if grant.get("until", 0) >= now}
 
 
 EMERGENCY_REASON_REQUIRED = _("State why you need emergency access to this patient's plan.")

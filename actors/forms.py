@@ -1,0 +1,38 @@
+"""Forms for logging in."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .auth import CODE_DIGITS
+
+
+class EmailForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Your e-mail address"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code from the e-mail"),
+        help_text=_("The code has six digits."),
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autofocus": True,
+            }
+        ),
+    )
+
+    def clean_code(self):
+        # People paste codes with spaces ("123 456"); only the digits count.
+        digits = "".join(ch for ch in self.cleaned_data["code"] if ch.isdigit())
+        if len(digits) != CODE_DIGITS:
+            raise forms.ValidationError(
+                _("Enter the %(digits)d digits from the e-mail.") % {"digits": CODE_DIGITS}
+            )
+        return digits

@@ -1,0 +1,261 @@
+"""Logging in: a one-time code by e-mail, a password for staff, rate limits."""
+
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.contrib.auth import SESSION_KEY
+from django.core import mail
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from actors import auth
+from actors.models import LoginCode
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "/login/"
+SEND = "/login/code/"
+ENTER = "/login/code/enter/"
+NEUTRAL = "If there is an account for"
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def client():
+    # English msgids: the assertions must not depend on the Swedish catalogue.
+    return Client(headers={"accept-language": "en"})
+
+
+def ask_for_code(client, email, **extra):
+    return client.post(SEND, {"email": email, **extra})
+
+
+def code_from_outbox():
+    return re.search(r"\b(\d{6})\b", mail.outbox[-1].body).group(1)
+
+
+def same_page(html, email):
+    """The page with the address and the per-session CSRF token taken out."""
+    html = html.replace(email, "EMAIL")
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
+
+
+def logged_in_user_id(client):
+    return client.session.get(SESSION_KEY)
+
+
+def test_login_page_offers_a_code_by_email_first_and_a_password_for_staff(client):
+    html = client.get(LOGIN).content.decode()
+    assert html.index("Log in with a code by e-mail") < html.index("log in with a password")
+    assert f'action="{SEND}"' in html
+    assert 'name="password"' in html
+
+
+def test_asking_for_a_code_sends_six_digits_and_stores_only_a_hash(client, tolvan):
+    response = ask_for_code(client, "Tolvan@Example.org ")
+    assert response.status_code == 302
+    assert response["Location"] == ENTER
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["tolvan@example.org"]
+    code = code_from_outbox()
+    stored = LoginCode.objects.get(user=tolvan.user)
+    assert code not in stored.code_hash
+    assert stored.expires_at - timezone.now() <= timedelta(minutes=10)
+    assert "19121212" not in mail.outbox[0].body  # a login mail carries no patient data
+
+
+def test_an_unknown_email_gets_the_same_answer_and_no_mail(client, tolvan):
+    known = ask_for_code(client, "tolvan@example.org")
+    known_page = client.get(known["Location"]).content.decode()
+    other = Client(headers={"accept-language": "en"})
+    unknown = ask_for_code(other, "nobody@example.org")
+    unknown_page = other.get(unknown["Location"]).content.decode()
+    assert (known.status_code, known["Location"]) == (unknown.status_code, unknown["Location"])
+    assert NEUTRAL in known_page and NEUTRAL in unknown_page
+    assert same_page(known_page, "tolvan@example.org") == same_page(
+        unknown_page, "nobody@example.org"
+    )
+    assert len(mail.outbox) == 1
+
+
+def test_an_inactive_account_gets_no_code(client, tolvan):
+    tolvan.user.is_active = False
+    tolvan.user.save()
+    ask_for_code(client, "tolvan@example.org")
+    assert mail.outbox == []
+
+
+def test_patient_logs_in_with_the_code_and_gets_a_new_session(client, tolvan):
+    ask_for_code(client, "tolvan@example.org")
+    session_before = client.session.session_key
+    response = client.post(ENTER, {"code": code_from_outbox()})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("home")
+    assert logged_in_user_id(client) == str(tolvan.user.pk)
+    assert client.session.session_key != session_before
+
+
+def test_the_code_may_be_typed_with_spaces(client, tolvan):
+    ask_for_code(client, "tolvan@example.org")
+    code = code_from_outbox()
+    client.post(ENTER, {"code": f"{code[:3]} {code[3:]}"})
+    assert logged_in_user_id(client) == str(tolvan.user.pk)
+
+
+def test_a_code_works_only_once(client, tolvan):
+    ask_for_code(client, "tolvan@example.org")
+    code = code_from_outbox()
+    client.post(ENTER, {"code": code})
+    assert logged_in_user_id(client) == str(tolvan.user.pk)
+    # Someone who saw the code over the shoulder tries it too.
+    other = Client(headers={"accept-language": "en"})
+    session = other.session
+    session["login_code_email"] = "tolvan@example.org"
+    session.save()
+    response = other.post(ENTER, {"code": code})
+    assert response.status_code == 400
+    assert logged_in_user_id(other) is None
+
+
+def test_an_expired_code_is_refused(client, tolvan):
+    ask_for_code(client, "tolvan@example.org")
+    code = code_from_outbox()
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+        response = client.post(ENTER, {"code": code})
+    assert response.status_code == 400
+    assert "wrong or no longer valid" in response.content.decode()
+    assert logged_in_user_id(client) is None
+
+
+def test_five_wrong_codes_burn_the_code(client, tolvan):
+    ask_for_code(client, "tolvan@example.org")
+    code = code_from_outbox()
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(auth.MAX_WRONG_TRIES):
+        client.post(ENTER, {"code": wrong})
+    response = client.post(ENTER, {"code": code})
+    assert response.status_code == 400
+    assert logged_in_user_id(client) is None
+    assert LoginCode.objects.get(user=tolvan.user).used_at is not None
+
+
+def test_a_new_code_retires_the_earlier_one(client, tolvan):
+    ask_for_code(client, "tolvan@example.org")
+    first = code_from_outbox()
+    ask_for_code(client, "tolvan@example.org")
+    second = code_from_outbox()
+    if first == second:
+        pytest.skip("the two random codes happened to be equal")
+    client.post(ENTER, {"code": first})
+    assert logged_in_user_id(client) is None
+    client.post(ENTER, {"code": second})
+    assert logged_in_user_id(client) == str(tolvan.user.pk)
+
+
+def test_sending_codes_is_limited_per_email(client, tolvan, settings):
+    limit = settings.NARAVARD_LOGIN_RATE_LIMITS["per_email"]
+    for _ in range(limit):
+        assert ask_for_code(client, "tolvan@example.org").status_code == 302
+    response = ask_for_code(client, "tolvan@example.org")
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+    assert len(mail.outbox) == limit
+
+
+def test_sending_codes_is_limited_per_ip_address(client, settings):
+    settings.NARAVARD_LOGIN_RATE_LIMITS = {"window_seconds": 900, "per_ip": 3, "per_email": 5}
+    statuses = [ask_for_code(client, f"person{i}@example.org").status_code for i in range(4)]
+    assert statuses == [302, 302, 302, 429]
+    # Another address is not held back by this one.
+    other = Client(headers={"accept-language": "en"}, REMOTE_ADDR="192.0.2.7")
+    assert ask_for_code(other, "person9@example.org").status_code == 302
+
+
+def test_checking_codes_is_limited_per_email(client, tolvan, settings):
+    settings.NARAVARD_LOGIN_RATE_LIMITS = {"window_seconds": 900, "per_ip": 100, "per_email": 3}
+    ask_for_code(client, "tolvan@example.org")
+    code = code_from_outbox()
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    # Three wrong tries do not burn the code (that takes five), but hit the limit.
+    for _ in range(3):
+        assert client.post(ENTER, {"code": wrong}).status_code == 400
+    response = client.post(ENTER, {"code": code})
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+    assert logged_in_user_id(client) is None
+
+
+def test_staff_logs_in_with_password(client, doctor):
+    response = client.post(LOGIN, {"username": "doktor@example.org", "password": "pw"})
+    assert response.status_code == 302
+    assert logged_in_user_id(client) == str(doctor.pk)
+
+
+def test_password_login_is_rate_limited(client, doctor, settings):
+    limit = settings.NARAVARD_LOGIN_RATE_LIMITS["per_email"]
+    for _ in range(limit):
+        client.post(LOGIN, {"username": "doktor@example.org", "password": "wrong"})
+    response = client.post(LOGIN, {"username": "doktor@example.org", "password": "pw"})
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+    assert logged_in_user_id(client) is None
+
+
+def test_code_login_returns_to_the_page_asked_for_but_not_elsewhere(client, tolvan):
+    ask_for_code(client, "tolvan@example.org", next="/my-plan/access-log/")
+    response = client.post(ENTER, {"code": code_from_outbox()})
+    assert response["Location"] == "/my-plan/access-log/"
+    client.logout()
+    ask_for_code(client, "tolvan@example.org", next="https://evil.example/")
+    response = client.post(ENTER, {"code": code_from_outbox()})
+    assert response["Location"] == reverse("home")
+
+
+def test_login_methods_come_from_settings(client, settings):
+    settings.NARAVARD_LOGIN_METHODS = ["email_code"]
+    html = client.get(LOGIN).content.decode()
+    assert "Log in with a code by e-mail" in html
+    assert 'name="password"' not in html
+
+
+def test_the_code_step_without_an_email_goes_back_to_the_login_page(client):
+    response = client.get(ENTER)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("login")
+
+
+def test_with_the_cache_down_people_can_still_log_in(client, tolvan, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(auth.cache, "add", broken)
+    ask_for_code(client, "tolvan@example.org")
+    client.post(ENTER, {"code": code_from_outbox()})
+    assert logged_in_user_id(client) == str(tolvan.user.pk)
+
+
+def test_the_admin_password_form_is_rate_limited_too(client, doctor, settings):
+    limit = settings.NARAVARD_LOGIN_RATE_LIMITS["per_email"]
+    for _ in range(limit):
+        client.post("/admin/login/", {"username": "doktor@example.org", "password": "wrong"})
+    doctor.is_staff = True
+    doctor.save()
+    client.post("/admin/login/", {"username": "doktor@example.org", "password": "pw"})
+    assert logged_in_user_id(client) is None
+
+
+def test_logging_out_goes_back_to_the_login_page(client, tolvan):
+    client.force_login(tolvan.user)
+    response = client.post("/logout/")
+    assert response["Location"] == reverse("login")
+    assert logged_in_user_id(client) is None
