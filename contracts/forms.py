@@ -1,0 +1,222 @@
+"""Forms for the plan pages. They parse input only; the services decide and write.
+
+Every write form carries the plan `version` the user saw, so that a change made by
+someone else in between is refused instead of silently overwritten.
+"""
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from .models import Channel, OwnerKind
+
+
+class VersionForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class WhatMattersForm(VersionForm):
+    what_matters = forms.CharField(
+        label=_("What matters to me"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
+    goals = forms.CharField(
+        label=_("My goals, one on each line"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def goal_list(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data["goals"].splitlines() if line.strip()]
+
+
+class TickForm(VersionForm):
+    done = forms.TypedChoiceField(
+        choices=[("1", _("Done")), ("0", _("Not done"))], coerce=lambda value: value == "1"
+    )
+
+
+class AgreeForm(VersionForm):
+    pass
+
+
+class StartPlanForm(forms.Form):
+    what_matters = forms.CharField(
+        label=_("What matters to the patient, in their own words"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class NextStepFields(forms.Form):
+    """When, how, where, with whom and why; shared by the two next-step forms."""
+
+    scheduled_at = forms.DateTimeField(
+        label=_("Date and time"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    channel = forms.ChoiceField(label=_("How"), choices=Channel.choices)
+    location = forms.CharField(label=_("Where"), required=False, max_length=200)
+    staff = forms.ChoiceField(label=_("With whom (staff member)"), required=False)
+    with_whom = forms.CharField(label=_("With whom (in words)"), required=False, max_length=200)
+    purpose = forms.CharField(
+        label=_("Why"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, staff_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["staff"].choices = [("", _("Not named"))] + list(staff_choices)
+
+
+class NextStepForm(VersionForm, NextStepFields):
+    pass
+
+
+class OutcomeForm(VersionForm, NextStepFields):
+    """The outcome of the planned next step and, in the same form, the following one."""
+
+    outcome = forms.CharField(
+        label=_("What came of it"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    happened = forms.TypedChoiceField(
+        label=_("Did it happen?"),
+        choices=[("1", _("Yes")), ("0", _("No, it did not happen"))],
+        coerce=lambda value: value == "1",
+        initial="1",
+        widget=forms.RadioSelect,
+    )
+
+    FOLLOWING = ("scheduled_at", "channel", "location", "staff", "with_whom", "purpose")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The following step is optional: some outcomes close the matter.
+        for name in self.FOLLOWING:
+            self.fields[name].required = False
+        self.fields["channel"].choices = [("", _("Choose"))] + list(Channel.choices)
+
+    def clean(self):
+        data = super().clean()
+        given = any(data.get(name) for name in ("scheduled_at", "purpose", "location", "with_whom"))
+        if given:
+            for name in ("scheduled_at", "channel", "purpose"):
+                if not data.get(name) and name not in self.errors:
+                    self.add_error(name, _("Fill this in for the following step."))
+        return data
+
+    @property
+    def has_following_step(self) -> bool:
+        return bool(self.cleaned_data.get("scheduled_at"))
+
+
+class CommitmentForm(VersionForm):
+    what = forms.CharField(
+        label=_("What"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    owner = forms.ChoiceField(label=_("Who does it"))
+    due_date = forms.DateField(
+        label=_("By when"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, owner_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = list(owner_choices)
+
+
+class CommitmentEditForm(CommitmentForm):
+    """Change, hand over or cancel one commitment of the viewer's organisation."""
+
+    cancel = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].label = _("Hand over to")
+
+
+# --- owner picker values ---------------------------------------------------------
+# One select for the owner: "patient", "relative:<id>", "organisation:<id>",
+# "staff:<organisation id>:<user id>". The view turns a value back into objects
+# from the plan page it already fetched, so no id is trusted without that list.
+
+
+def owner_choices(page) -> list:
+    """Grouped choices for the owner picker, from what the plan page fetched."""
+    choices = [(_("The patient"), [("patient", page.patient.full_name)])]
+    relatives = [(f"relative:{r.pk}", r.name) for r in page.relatives]
+    if relatives:
+        choices.append((_("Relatives"), relatives))
+    orgs = [(f"organisation:{m.organisation_id}", m.organisation.name) for m in page.team]
+    if orgs:
+        choices.append((_("Organisations"), orgs))
+    staff = [
+        (f"staff:{m.organisation_id}:{m.user_id}", f"{m.user}, {m.organisation.name}")
+        for m in page.team_staff
+    ]
+    if staff:
+        choices.append((_("Named staff"), _dedupe(staff)))
+    return choices
+
+
+def _dedupe(pairs):
+    seen, result = set(), []
+    for value, label in pairs:
+        if value not in seen:
+            seen.add(value)
+            result.append((value, label))
+    return result
+
+
+def owner_value(commitment) -> str:
+    kind = commitment.owner_kind
+    if kind == OwnerKind.PATIENT:
+        return "patient"
+    if kind == OwnerKind.RELATIVE:
+        return f"relative:{commitment.owner_relative_id}"
+    if kind == OwnerKind.STAFF:
+        return f"staff:{commitment.owner_organisation_id}:{commitment.owner_staff_id}"
+    return f"organisation:{commitment.owner_organisation_id}"
+
+
+def owner_arguments(value: str, page) -> dict:
+    """The owner keyword arguments for the services, from a picker value."""
+    parts = (value or "").split(":")
+    organisations = {m.organisation_id: m.organisation for m in page.team}
+    try:
+        if parts == ["patient"]:
+            return {"owner_kind": OwnerKind.PATIENT}
+        if parts[0] == "relative":
+            relatives = {r.pk: r for r in page.relatives}
+            return {"owner_kind": OwnerKind.RELATIVE, "owner_relative": relatives[int(parts[1])]}
+        if parts[0] == "organisation":
+            return {
+                "owner_kind": OwnerKind.ORGANISATION,
+                "owner_organisation": organisations[int(parts[1])],
+            }
+        if parts[0] == "staff":
+            org_id, user_id = int(parts[1]), int(parts[2])
+            staff = {(m.organisation_id, m.user_id): m.user for m in page.team_staff}
+            return {
+                "owner_kind": OwnerKind.STAFF,
+                "owner_organisation": organisations[org_id],
+                "owner_staff": staff[(org_id, user_id)],
+            }
+    except (KeyError, IndexError, ValueError):
+        pass
+    raise ValidationError({"owner": _("Choose who does it.")})
+
+
+def staff_choices(page) -> list:
+    """Staff of the viewer's organisation, for "with whom" in a next step."""
+    organisation = page.viewer.organisation if page.viewer else None
+    if organisation is None:
+        return []
+    return _dedupe(
+        [
+            (str(m.user_id), str(m.user))
+            for m in page.team_staff
+            if m.organisation_id == organisation.pk
+        ]
+    )

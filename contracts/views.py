@@ -1,0 +1,559 @@
+"""The shared plan in the browser: "my plan" for patients and relatives, the staff plan page.
+
+Views parse, call one service or selector, and render. Each plan section is a
+partial in contracts/plan.html: an htmx request gets back only the section it
+changed; a plain form post is redirected back to the page (post/redirect/get), so
+every control works without JavaScript.
+"""
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from patients.access import emergency_reason_for, get_patient_for, viewer_for
+from patients.models import AccessLogEntry, Patient
+
+from . import selectors, services
+from .forms import (
+    AgreeForm,
+    CommitmentEditForm,
+    CommitmentForm,
+    NextStepForm,
+    OutcomeForm,
+    StartPlanForm,
+    TickForm,
+    WhatMattersForm,
+    owner_arguments,
+    owner_choices,
+    owner_value,
+    staff_choices,
+)
+from .history import Actor
+from .ics import next_step_calendar
+from .services import StaleVersion
+
+PLAN = "contracts/plan.html"
+HISTORY_PER_PAGE = 50
+
+# Where each section sits on the page, for redirects and htmx targets.
+ANCHORS = {
+    "changes": "changes",
+    "what_matters": "what-matters",
+    "next_step": "next-step",
+    "commitments": "commitments",
+}
+
+
+# --- who is looking -------------------------------------------------------------
+
+
+def _actor(user, viewer) -> Actor:
+    if viewer.kind == "patient":
+        return Actor.patient(user)
+    if viewer.kind == "relative":
+        return Actor.relative(user)
+    return Actor.staff(user, viewer.organisation)
+
+
+def page_url(viewer, patient) -> str:
+    if viewer.kind == "patient":
+        return reverse("contracts:my_plan")
+    if viewer.kind == "relative":
+        return reverse("contracts:relative_plan", args=[patient.pk])
+    return reverse("contracts:staff_plan", args=[patient.pk])
+
+
+def _page(request, patient, viewer):
+    return selectors.plan_page(
+        patient, viewer, user=request.user, with_team=viewer.kind == "staff" and viewer.can_write
+    )
+
+
+def _page_for_write(request, patient_id, *, staff_only=False):
+    """The plan for a write, after the access check; 403 for readers, 404 without a plan."""
+    patient, viewer = get_patient_for(request.user, patient_id)
+    if not viewer.can_write or (staff_only and viewer.kind != "staff"):
+        raise PermissionDenied(_("You may read this plan but not change it."))
+    page = _page(request, patient, viewer)
+    if page.contract is None:
+        raise Http404
+    return page
+
+
+# --- forms, built from the page they belong to --------------------------------------
+
+
+def make_form(role, page, data=None, commitment=None):
+    """The form for one control, with its choices and the version the page shows."""
+    initial = {"version": page.version}
+    if role == "what_matters":
+        contract = page.contract
+        initial["what_matters"] = contract.what_matters
+        initial["goals"] = "\n".join(goal.text for goal in contract.goals.all())
+        return WhatMattersForm(data, initial=initial, auto_id="what-matters-%s")
+    if role == "new_commitment":
+        return CommitmentForm(
+            data, owner_choices=owner_choices(page), initial=initial, auto_id="new-commitment-%s"
+        )
+    if role == "edit_commitment":
+        initial.update(
+            what=commitment.what, due_date=commitment.due_date, owner=owner_value(commitment)
+        )
+        return CommitmentEditForm(
+            data,
+            owner_choices=owner_choices(page),
+            initial=initial,
+            auto_id=f"commitment-{commitment.pk}-%s",
+        )
+    if role == "next_step":
+        return NextStepForm(
+            data, staff_choices=staff_choices(page), initial=initial, auto_id="next-step-%s"
+        )
+    if role == "outcome":
+        return OutcomeForm(
+            data, staff_choices=staff_choices(page), initial=initial, auto_id="outcome-%s"
+        )
+    if role == "tick":
+        return TickForm(data)
+    if role == "agree":
+        return AgreeForm(data)
+    raise ValueError(role)
+
+
+def _rebind(role, page, form, commitment=None):
+    """The user's input again, now naming the newer version they have just been shown."""
+    data = form.data.copy()
+    data["version"] = str(page.version)
+    return make_form(role, page, data, commitment)
+
+
+def _default_forms(page) -> dict:
+    viewer = page.viewer
+    if page.contract is None or not viewer.can_write:
+        return {}
+    forms = {"what_matters": make_form("what_matters", page)}
+    if viewer.kind == "staff":
+        forms["new_commitment"] = make_form("new_commitment", page)
+        forms["next_step"] = make_form("next_step", page)
+        if page.next_step:
+            forms["outcome"] = make_form("outcome", page)
+        for group in page.groups:
+            for commitment in group.commitments:
+                if commitment.may_update:
+                    commitment.edit_form = make_form("edit_commitment", page, commitment=commitment)
+    return forms
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def _context(page, *, forms=None, **extra):
+    all_forms = _default_forms(page)
+    all_forms.update(forms or {})
+    for commitment_id, form in (extra.pop("commitment_forms", None) or {}).items():
+        commitment = page.find_commitment(commitment_id)
+        if commitment is not None:
+            commitment.edit_form = form
+            commitment.open = True
+    return {
+        "page": page,
+        "patient": page.patient,
+        "viewer": page.viewer,
+        "contract": page.contract,
+        "page_url": page_url(page.viewer, page.patient),
+        "forms": all_forms,
+        **extra,
+    }
+
+
+def render_plan(request, page, *, section=None, status=200, **extra):
+    """The whole page, or one section for htmx."""
+    template = f"{PLAN}#{section}" if section and request.htmx else PLAN
+    return render(request, template, _context(page, **extra), status=status)
+
+
+def _saved(request, page, section, seen_version):
+    """After a write: the page again (PRG), or for htmx the section plus what it affects."""
+    if not request.htmx:
+        messages.success(request, _("Saved."))
+        return redirect(f"{page_url(page.viewer, page.patient)}#{ANCHORS[section]}")
+    fresh = _page(request, page.patient, page.viewer)
+    context = _context(fresh, section_template=f"{PLAN}#{section}", section=section, saved=section)
+    response = render(request, "contracts/saved.html", context)
+    # Forms elsewhere on the page that showed the old version now show this one:
+    # only this user's change lies between the two (see static/js/plan.js).
+    response["HX-Trigger"] = json.dumps(
+        {"planVersion": {"from": seen_version, "to": fresh.version}}
+    )
+    return response
+
+
+def _apply(request, page, *, section, role, write, commitment=None, form_key=None, **extra):
+    """Run one service call for a posted form and answer with the section.
+
+    Bad input: 400. Refused by the services: 403. Someone else changed the plan
+    first: 409 with the newer content and the user's input kept in the form."""
+    form = make_form(role, page, request.POST, commitment)
+    form_key = form_key or role
+
+    def again(status, page=page, form=form, **more):
+        forms, commitment_forms = {}, {}
+        if commitment is not None:
+            commitment_forms[commitment.pk] = form
+        else:
+            forms[form_key] = form
+        return render_plan(
+            request,
+            page,
+            section=section,
+            status=status,
+            forms=forms,
+            commitment_forms=commitment_forms,
+            **extra,
+            **more,
+        )
+
+    if not form.is_valid():
+        return again(400)
+    seen = form.cleaned_data["version"]
+    try:
+        write(_actor(request.user, page.viewer), form)
+    except StaleVersion:
+        fresh = _page(request, page.patient, page.viewer)
+        kept = fresh.find_commitment(commitment.pk) if commitment is not None else None
+        if commitment is not None and kept is None:
+            # Cancelled by someone else: there is nothing left to edit.
+            return render_plan(request, fresh, section=section, status=409, conflict=section)
+        return again(409, page=fresh, form=_rebind(role, fresh, form, kept), conflict=section)
+    except PermissionDenied as exc:
+        return again(403, error=str(exc) or _("You may not change this part of the plan."))
+    except ValidationError as exc:
+        _add_service_errors(form, exc)
+        return again(400)
+    return _saved(request, page, section, seen)
+
+
+def _add_service_errors(form, exc: ValidationError):
+    """Put the service's message next to the field it names, or above the form."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for name, errors in exc.error_dict.items():
+        form.add_error(name if name in form.fields else None, errors)
+
+
+# --- pages -----------------------------------------------------------------------------
+
+
+def _plan_response(request, patient, viewer):
+    page = _page(request, patient, viewer)
+    editing = request.GET.get("edit", "").replace("-", "_")
+    return render_plan(request, page, editing=editing)
+
+
+@login_required
+@never_cache
+def my_plan(request):
+    """The patient's own plan."""
+    patient = Patient.objects.filter(user=request.user).first()
+    if patient is None:
+        # Relatives and staff have their own start pages.
+        return redirect("home")
+    return _plan_response(request, patient, viewer_for(request.user, patient))
+
+
+@login_required
+@never_cache
+def relative_plan(request, patient_id):
+    """A relative's (or the patient's own) view of one plan; 404 for everyone else."""
+    patient = Patient.objects.filter(pk=patient_id).first()
+    if patient is None:
+        raise Http404
+    # viewer_for, not get_patient_for: this page is for patients and relatives, who are
+    # not logged; staff are sent their own page instead, where their read is logged.
+    viewer = viewer_for(request.user, patient)
+    if viewer.kind == "staff":
+        raise Http404
+    return _plan_response(request, patient, viewer)
+
+
+@login_required
+@never_cache
+def staff_plan(request, patient_id):
+    """The shared plan as the care team sees it. The read is written to the access log."""
+    reason = emergency_reason_for(request, patient_id)
+    patient, viewer = get_patient_for(request.user, patient_id, emergency_reason=reason)
+    if viewer.kind != "staff":
+        return redirect(page_url(viewer, patient))
+    return _plan_response(request, patient, viewer)
+
+
+@login_required
+@never_cache
+def history(request, patient_id):
+    """Every change to the plan, newest first, in plain words."""
+    patient, viewer = get_patient_for(
+        request.user,
+        patient_id,
+        action=AccessLogEntry.Action.VIEW_HISTORY,
+        emergency_reason=emergency_reason_for(request, patient_id),
+    )
+    contract = patient.contracts.open().first()
+    if contract is None:
+        raise Http404
+    paginator = Paginator(selectors.history_page_events(contract), HISTORY_PER_PAGE)
+    events = paginator.get_page(request.GET.get("page"))
+    wording = selectors.EventWording(patient, viewer, request.user)
+    context = {
+        "patient": patient,
+        "viewer": viewer,
+        "events": events,
+        "sentences": wording.all(list(events.object_list)),
+        "page_url": page_url(viewer, patient),
+    }
+    return render(request, "contracts/history.html", context)
+
+
+@login_required
+@never_cache
+def next_step_ics(request, patient_id=None):
+    """The planned next step as a calendar file."""
+    if patient_id is None:
+        patient = Patient.objects.filter(user=request.user).first()
+        if patient is None:
+            raise Http404
+        patient_id = patient.pk
+    patient, viewer = get_patient_for(request.user, patient_id, action=AccessLogEntry.Action.EXPORT)
+    contract = patient.contracts.open().first()
+    step = (
+        contract.next_steps.planned().select_related("organisation", "staff").first()
+        if contract
+        else None
+    )
+    if step is None:
+        raise Http404
+    response = HttpResponse(next_step_calendar(step, patient), content_type="text/calendar")
+    response["Content-Disposition"] = 'attachment; filename="next-step.ics"'
+    return response
+
+
+# --- writes ------------------------------------------------------------------------------
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def what_matters(request, patient_id):
+    """What matters to me: the edit form (GET) and saving it (POST)."""
+    if request.method == "GET":
+        patient, viewer = get_patient_for(request.user, patient_id)
+        if not request.htmx:
+            return redirect(f"{page_url(viewer, patient)}?edit=what-matters#what-matters")
+        page = _page(request, patient, viewer)
+        if page.contract is None:
+            raise Http404
+        editing = "" if "show" in request.GET else "what_matters"
+        if editing and not viewer.can_write:
+            raise PermissionDenied
+        return render_plan(request, page, section="what_matters", editing=editing)
+
+    page = _page_for_write(request, patient_id)
+
+    def write(actor, form):
+        services.set_what_matters(
+            actor=actor,
+            contract=page.contract,
+            text=form.cleaned_data["what_matters"],
+            goals=form.goal_list(),
+            expected_version=form.cleaned_data["version"],
+        )
+
+    return _apply(
+        request,
+        page,
+        section="what_matters",
+        role="what_matters",
+        write=write,
+        editing="what_matters",
+    )
+
+
+@login_required
+@never_cache
+@require_POST
+def tick_commitment(request, patient_id, commitment_id):
+    """Tick off a commitment, or mark it as not done again."""
+    page = _page_for_write(request, patient_id)
+    commitment = page.find_commitment(commitment_id)
+    if commitment is None:
+        raise Http404
+
+    def write(actor, form):
+        services.complete_commitment(
+            actor=actor,
+            commitment=commitment,
+            expected_version=form.cleaned_data["version"],
+            done=form.cleaned_data["done"],
+        )
+
+    return _apply(request, page, section="commitments", role="tick", write=write)
+
+
+@login_required
+@never_cache
+@require_POST
+def add_commitment(request, patient_id):
+    page = _page_for_write(request, patient_id, staff_only=True)
+
+    def write(actor, form):
+        data = form.cleaned_data
+        services.add_commitment(
+            actor=actor,
+            contract=page.contract,
+            expected_version=data["version"],
+            what=data["what"],
+            due_date=data["due_date"],
+            **owner_arguments(data["owner"], page),
+        )
+
+    return _apply(
+        request, page, section="commitments", role="new_commitment", write=write, adding=True
+    )
+
+
+@login_required
+@never_cache
+@require_POST
+def change_commitment(request, patient_id, commitment_id):
+    """Change a commitment's text or date, hand it to another owner, or cancel it."""
+    page = _page_for_write(request, patient_id, staff_only=True)
+    commitment = page.find_commitment(commitment_id)
+    if commitment is None:
+        raise Http404
+
+    def write(actor, form):
+        data = form.cleaned_data
+        owner = {}
+        if data["owner"] != owner_value(commitment):
+            owner = owner_arguments(data["owner"], page)
+        services.update_commitment(
+            actor=actor,
+            commitment=commitment,
+            expected_version=data["version"],
+            what=data["what"],
+            due_date=data["due_date"],
+            cancel=data["cancel"],
+            **owner,
+        )
+
+    return _apply(
+        request,
+        page,
+        section="commitments",
+        role="edit_commitment",
+        write=write,
+        commitment=commitment,
+    )
+
+
+def _step_arguments(data, page) -> dict:
+    staff = None
+    if data.get("staff"):
+        staff = next(
+            (m.user for m in page.team_staff if str(m.user_id) == data["staff"]),
+            None,
+        )
+    return {
+        "scheduled_at": data["scheduled_at"],
+        "channel": data["channel"],
+        "purpose": data["purpose"],
+        "location": data["location"],
+        "with_whom": data["with_whom"],
+        "staff": staff,
+    }
+
+
+@login_required
+@never_cache
+@require_POST
+def agree_next_step(request, patient_id):
+    """Agree a new next step (it replaces a still-planned one)."""
+    page = _page_for_write(request, patient_id, staff_only=True)
+
+    def write(actor, form):
+        services.agree_next_step(
+            actor=actor,
+            contract=page.contract,
+            expected_version=form.cleaned_data["version"],
+            **_step_arguments(form.cleaned_data, page),
+        )
+
+    return _apply(request, page, section="next_step", role="next_step", write=write)
+
+
+@login_required
+@never_cache
+@require_POST
+def record_outcome(request, patient_id):
+    """What came of the next step, and the following step, in one form."""
+    page = _page_for_write(request, patient_id, staff_only=True)
+    if page.next_step is None:
+        raise Http404
+
+    def write(actor, form):
+        data = form.cleaned_data
+        services.record_outcome_and_agree_next_step(
+            actor=actor,
+            step=page.next_step,
+            expected_version=data["version"],
+            outcome=data["outcome"],
+            happened=data["happened"],
+            following=_step_arguments(data, page) if form.has_following_step else None,
+        )
+
+    return _apply(request, page, section="next_step", role="outcome", write=write)
+
+
+@login_required
+@never_cache
+@require_POST
+def agree(request, patient_id):
+    """The patient agrees to the plan as it stands."""
+    page = _page_for_write(request, patient_id)
+
+    def write(actor, form):
+        services.agree_to_version(
+            actor=actor, contract=page.contract, version=form.cleaned_data["version"]
+        )
+
+    return _apply(request, page, section="changes", role="agree", write=write)
+
+
+@login_required
+@never_cache
+@require_POST
+def start_plan(request, patient_id):
+    """Staff start the patient's plan when there is none."""
+    patient, viewer = get_patient_for(request.user, patient_id)
+    if viewer.kind != "staff" or not viewer.can_write:
+        raise PermissionDenied
+    form = StartPlanForm(request.POST)
+    if form.is_valid():
+        try:
+            services.create_contract(
+                actor=_actor(request.user, viewer),
+                patient=patient,
+                what_matters=form.cleaned_data["what_matters"],
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    return redirect(page_url(viewer, patient))

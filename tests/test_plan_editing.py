@@ -1,0 +1,433 @@
+"""Changing the shared plan from the browser: in place with htmx, or as plain forms."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from personas import version
+
+from contracts import services
+from contracts.history import Actor
+from contracts.models import Commitment, Event, NextStep
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def url(name, plan, *args):
+    return reverse(f"contracts:{name}", args=[plan.patient_id, *args])
+
+
+def in_a_week():
+    moment = timezone.localtime() + timedelta(days=7)
+    return moment.strftime("%Y-%m-%dT10:00")
+
+
+# --- what matters -----------------------------------------------------------------
+
+
+def test_patient_edits_what_matters_in_place(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    seen = version(plan)
+    response = client.post(
+        url("what_matters", plan),
+        {"version": seen, "what_matters": "Att träffa barnbarnen", "goals": "Gå till affären\n\n"},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="what-matters"')
+    assert "Att träffa barnbarnen" in html
+    # The history and the agreement box are refreshed out of band.
+    assert 'id="history" class="card" aria-labelledby="history-title" hx-swap-oob="true"' in html
+    assert json.loads(response["HX-Trigger"]) == {"planVersion": {"from": seen, "to": seen + 1}}
+    plan.refresh_from_db()
+    assert plan.what_matters == "Att träffa barnbarnen"
+    assert list(plan.goals.values_list("text", flat=True)) == ["Gå till affären"]
+
+
+def test_without_javascript_a_save_redirects_back_to_the_page(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    response = client.post(
+        url("what_matters", plan), {"version": version(plan), "what_matters": "Bo kvar hemma"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("contracts:my_plan") + "#what-matters"
+    page = client.get(response["Location"])
+    assert "Bo kvar hemma" in page.content.decode()
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_stale_edit_shows_the_newer_text_and_keeps_mine(
+    client, plan, tolvan, doctor, network, htmx
+):
+    client.force_login(tolvan.user)
+    seen = version(plan)
+    services.set_what_matters(
+        actor=Actor.staff(doctor, network["vardcentral"]),
+        contract=plan,
+        text="Läkarens nya text",
+        expected_version=seen,
+    )
+    events = Event.objects.count()
+    response = client.post(
+        url("what_matters", plan),
+        {"version": seen, "what_matters": "Min egen text"},
+        **(HTMX if htmx else {}),
+    )
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "Someone else changed this while you were writing." in html
+    assert "Läkarens nya text" in html
+    assert ">Min egen text</textarea>" in html
+    assert f'name="version" value="{seen + 1}"' in html
+    assert ("<html" in html) is not htmx
+    plan.refresh_from_db()
+    assert plan.what_matters == "Läkarens nya text"
+    assert Event.objects.count() == events
+
+
+def test_relative_with_write_access_edits_what_matters(client, plan, daughter):
+    client.force_login(daughter.user)
+    response = client.post(
+        url("what_matters", plan), {"version": version(plan), "what_matters": "Mamma vill bo hemma"}
+    )
+    assert response["Location"] == url("relative_plan", plan) + "#what-matters"
+    plan.refresh_from_db()
+    assert plan.what_matters == "Mamma vill bo hemma"
+
+
+def test_too_long_text_is_refused_with_a_message(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    before = version(plan)
+    response = client.post(
+        url("what_matters", plan), {"version": before, "what_matters": "x" * 5001}, **HTMX
+    )
+    assert response.status_code == 400
+    assert "errorlist" in response.content.decode()
+    assert version(plan) == before
+
+
+# --- ticking off and agreeing ----------------------------------------------------------
+
+
+def test_patient_ticks_off_own_commitment(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    mine = plan.commitments.get(owner_kind="patient")
+    response = client.post(
+        url("tick_commitment", plan, mine.pk), {"version": version(plan), "done": "1"}, **HTMX
+    )
+    assert response.status_code == 200
+    assert response.content.decode().lstrip().startswith('<section id="commitments"')
+    mine.refresh_from_db()
+    assert mine.status == Commitment.Status.DONE
+    response = client.post(
+        url("tick_commitment", plan, mine.pk), {"version": version(plan), "done": "0"}
+    )
+    assert response.status_code == 302
+    mine.refresh_from_db()
+    assert mine.status == Commitment.Status.OPEN
+
+
+def test_patient_cannot_tick_off_the_care_units_commitment(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    theirs = plan.commitments.get(owner_kind="organisation")
+    html = client.get(reverse("contracts:my_plan")).content.decode()
+    assert url("tick_commitment", plan, theirs.pk) not in html
+    response = client.post(
+        url("tick_commitment", plan, theirs.pk), {"version": version(plan), "done": "1"}, **HTMX
+    )
+    assert response.status_code == 403
+    assert "Only the owner can update this commitment." in response.content.decode()
+    theirs.refresh_from_db()
+    assert theirs.status == Commitment.Status.OPEN
+
+
+def test_stale_tick_shows_the_list_as_it_is_now(client, plan, tolvan, doctor, network):
+    client.force_login(tolvan.user)
+    seen = version(plan)
+    services.add_commitment(
+        actor=Actor.staff(doctor, network["vardcentral"]),
+        contract=plan,
+        expected_version=seen,
+        what="Ny uppgift från läkaren",
+        owner_kind="patient",
+    )
+    mine = plan.commitments.filter(owner_kind="patient").first()
+    response = client.post(
+        url("tick_commitment", plan, mine.pk), {"version": seen, "done": "1"}, **HTMX
+    )
+    assert response.status_code == 409
+    assert "Ny uppgift från läkaren" in response.content.decode()
+    mine.refresh_from_db()
+    assert mine.status == Commitment.Status.OPEN
+
+
+def test_patient_agrees_to_the_version_they_saw(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    response = client.post(url("agree", plan), {"version": version(plan)}, **HTMX)
+    assert response.status_code == 200
+    assert "You agreed to this plan on" in response.content.decode()
+    plan.refresh_from_db()
+    assert plan.agreed_version == plan.version
+
+
+def test_agreeing_to_an_old_version_shows_what_changed(client, plan, tolvan, doctor, network):
+    client.force_login(tolvan.user)
+    seen = version(plan)
+    services.set_what_matters(
+        actor=Actor.staff(doctor, network["vardcentral"]),
+        contract=plan,
+        text="Ändrat av läkaren",
+        expected_version=seen,
+    )
+    response = client.post(url("agree", plan), {"version": seen}, **HTMX)
+    assert response.status_code == 409
+    assert "The plan changed after you opened it." in response.content.decode()
+    plan.refresh_from_db()
+    assert plan.agreed_version is None
+
+
+def test_staff_and_relatives_cannot_agree_for_the_patient(client, plan, doctor, daughter):
+    for user in (doctor, daughter.user):
+        client.force_login(user)
+        response = client.post(url("agree", plan), {"version": version(plan)})
+        assert response.status_code == 403
+    plan.refresh_from_db()
+    assert plan.agreed_version is None
+
+
+# --- staff controls ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "owner, expected",
+    [
+        ("patient", {"owner_kind": "patient"}),
+        ("organisation:{home_health}", {"owner_kind": "organisation"}),
+        ("staff:{home_health}:{nurse}", {"owner_kind": "staff"}),
+        ("relative:{daughter}", {"owner_kind": "relative"}),
+    ],
+)
+def test_staff_add_a_commitment_with_an_owner(
+    client, plan, doctor, nurse, daughter, network, owner, expected
+):
+    client.force_login(doctor)
+    value = owner.format(
+        home_health=network["home_health"].pk, nurse=nurse.pk, daughter=daughter.pk
+    )
+    due = timezone.localdate() + timedelta(days=5)
+    response = client.post(
+        url("add_commitment", plan),
+        {"version": version(plan), "what": "Ny uppgift", "owner": value, "due_date": due},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    added = plan.commitments.get(what="Ny uppgift")
+    assert added.owner_kind == expected["owner_kind"]
+    assert added.due_date == due
+
+
+def test_an_owner_outside_the_team_is_refused(client, plan, doctor, network):
+    client.force_login(doctor)
+    before = version(plan)
+    response = client.post(
+        url("add_commitment", plan),
+        {
+            "version": before,
+            "what": "Ny uppgift",
+            "owner": f"organisation:{network['cardiology'].pk}",
+        },
+        **HTMX,
+    )
+    assert response.status_code == 400
+    assert version(plan) == before
+
+
+def test_home_care_nurse_updates_her_organisations_commitment(client, plan, nurse):
+    client.force_login(nurse)
+    hers = plan.commitments.get(owner_staff=nurse)
+    html = client.get(reverse("contracts:staff_plan", args=[plan.patient_id])).content.decode()
+    assert url("change_commitment", plan, hers.pk) in html
+    response = client.post(
+        url("change_commitment", plan, hers.pk),
+        {
+            "version": version(plan),
+            "what": "Hjälpa till med strumporna morgon och kväll",
+            "owner": f"staff:{hers.owner_organisation_id}:{nurse.pk}",
+        },
+    )
+    assert response.status_code == 302
+    hers.refresh_from_db()
+    assert hers.what == "Hjälpa till med strumporna morgon och kväll"
+
+
+def test_home_care_nurse_cannot_change_the_vardcentral_commitment(client, plan, nurse):
+    client.force_login(nurse)
+    theirs = plan.commitments.get(owner_kind="organisation")
+    html = client.get(reverse("contracts:staff_plan", args=[plan.patient_id])).content.decode()
+    assert url("change_commitment", plan, theirs.pk) not in html
+    response = client.post(
+        url("change_commitment", plan, theirs.pk),
+        {
+            "version": version(plan),
+            "what": "Nej",
+            "owner": f"organisation:{theirs.owner_organisation_id}",
+        },
+        **HTMX,
+    )
+    assert response.status_code == 403
+    theirs.refresh_from_db()
+    assert theirs.what == "Se över medicinlistan"
+
+
+def test_staff_hand_a_commitment_to_another_owner(client, plan, doctor, network):
+    client.force_login(doctor)
+    ours = plan.commitments.get(owner_kind="organisation")
+    response = client.post(
+        url("change_commitment", plan, ours.pk),
+        {
+            "version": version(plan),
+            "what": ours.what,
+            "owner": f"organisation:{network['home_health'].pk}",
+        },
+        **HTMX,
+    )
+    assert response.status_code == 200
+    ours.refresh_from_db()
+    assert ours.owner_organisation == network["home_health"]
+    assert "handed a commitment to Hemsjukvården Tierp" in response.content.decode()
+
+
+def test_staff_cancel_a_commitment(client, plan, doctor):
+    client.force_login(doctor)
+    ours = plan.commitments.get(owner_kind="organisation")
+    client.post(
+        url("change_commitment", plan, ours.pk),
+        {
+            "version": version(plan),
+            "what": ours.what,
+            "owner": f"organisation:{ours.owner_organisation_id}",
+            "cancel": "1",
+        },
+    )
+    ours.refresh_from_db()
+    assert ours.status == Commitment.Status.CANCELLED
+
+
+def test_stale_commitment_change_keeps_my_text(client, plan, doctor, network):
+    client.force_login(doctor)
+    ours = plan.commitments.get(owner_kind="organisation")
+    seen = version(plan)
+    services.set_what_matters(
+        actor=Actor.staff(doctor, network["vardcentral"]),
+        contract=plan,
+        text="Annan ändring",
+        expected_version=seen,
+    )
+    response = client.post(
+        url("change_commitment", plan, ours.pk),
+        {
+            "version": seen,
+            "what": "Min ändring",
+            "owner": f"organisation:{ours.owner_organisation_id}",
+        },
+        **HTMX,
+    )
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "Min ändring</textarea>" in html
+    assert "open" in html.split(f'id="commitment-{ours.pk}"')[1].split("<summary>")[0]
+    ours.refresh_from_db()
+    assert ours.what == "Se över medicinlistan"
+
+
+def test_staff_agree_a_next_step(client, plan, doctor):
+    client.force_login(doctor)
+    response = client.post(
+        url("agree_next_step", plan),
+        {
+            "version": version(plan),
+            "scheduled_at": in_a_week(),
+            "channel": "video",
+            "purpose": "Gå igenom provsvar",
+            "staff": str(doctor.pk),
+        },
+        **HTMX,
+    )
+    assert response.status_code == 200
+    step = plan.next_steps.get(status="planned")
+    assert (step.channel, step.staff, step.purpose) == ("video", doctor, "Gå igenom provsvar")
+    # Entered as Stockholm time.
+    assert timezone.localtime(step.scheduled_at).strftime("%H:%M") == "10:00"
+
+
+def test_a_next_step_in_the_past_is_refused_with_the_services_message(client, plan, doctor):
+    client.force_login(doctor)
+    before = version(plan)
+    past = (timezone.localtime() - timedelta(days=1)).strftime("%Y-%m-%dT10:00")
+    response = client.post(
+        url("agree_next_step", plan),
+        {"version": before, "scheduled_at": past, "channel": "video", "purpose": "x"},
+        **HTMX,
+    )
+    assert response.status_code == 400
+    assert "The next step must be in the future." in response.content.decode()
+    assert version(plan) == before
+
+
+def test_staff_record_the_outcome_and_agree_the_following_step(client, plan, doctor):
+    client.force_login(doctor)
+    first = plan.next_steps.get(status="planned")
+    response = client.post(
+        url("record_outcome", plan),
+        {
+            "version": version(plan),
+            "outcome": "Vikten stabil",
+            "happened": "1",
+            "scheduled_at": in_a_week(),
+            "channel": "phone",
+            "purpose": "Höra hur det går",
+        },
+    )
+    assert response.status_code == 302
+    first.refresh_from_db()
+    assert (first.status, first.outcome) == (NextStep.Status.DONE, "Vikten stabil")
+    following = plan.next_steps.get(status="planned")
+    assert following.follows == first
+    assert following.channel == "phone"
+
+
+def test_a_refused_following_step_keeps_the_outcome_unrecorded(client, plan, doctor):
+    client.force_login(doctor)
+    before = version(plan)
+    past = (timezone.localtime() - timedelta(days=1)).strftime("%Y-%m-%dT10:00")
+    response = client.post(
+        url("record_outcome", plan),
+        {
+            "version": before,
+            "outcome": "Vikten stabil",
+            "happened": "1",
+            "scheduled_at": past,
+            "channel": "phone",
+            "purpose": "Höra hur det går",
+        },
+        **HTMX,
+    )
+    assert response.status_code == 400
+    assert version(plan) == before
+    assert plan.next_steps.get(status="planned").outcome == ""
+
+
+def test_patients_cannot_use_staff_controls(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    before = version(plan)
+    response = client.post(
+        url("add_commitment", plan),
+        {"version": before, "what": "Något", "owner": "patient"},
+    )
+    assert response.status_code == 403
+    assert version(plan) == before

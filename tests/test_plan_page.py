@@ -1,0 +1,408 @@
+"""Reading the shared plan in the browser: my plan, a relative's view, the staff page."""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from personas import version
+
+from contracts import ics, selectors, services
+from contracts.history import Actor
+from contracts.models import Event
+from patients.models import AccessLogEntry, Relative
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def staff_url(patient):
+    return reverse("contracts:staff_plan", args=[patient.pk])
+
+
+def test_patient_sees_the_four_parts_of_my_plan(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    response = client.get(reverse("contracts:my_plan"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    for heading in ("What matters to me", "My next step", "Who does what", "My fixed care contact"):
+        assert heading in html
+    assert "Att kunna gå till affären själv." in html
+    assert "Följa upp vikt och andning" in html
+    assert "Väga mig varje morgon" in html
+    assert "Doris Doktor" in html
+    assert "What to look out for" in html
+    assert "How to reach us" in html
+    # Grouped by owner: mine first, then each organisation.
+    groups = re.findall(r"<h3>(.*?)</h3>", html.split('id="commitments"')[1].split("</section>")[0])
+    assert groups == ["Me", "Hemsjukvården Tierp", "Vårdcentralen Tierp"]
+
+
+def test_next_step_time_is_shown_in_stockholm_time(client, plan, tolvan, doctor, network):
+    # 07:30 UTC in January is 08:30 in Stockholm.
+    when = datetime(timezone.now().year + 1, 1, 15, 7, 30, tzinfo=UTC)
+    services.agree_next_step(
+        actor=Actor.staff(doctor, network["vardcentral"]),
+        contract=plan,
+        expected_version=version(plan),
+        scheduled_at=when,
+        channel="visit",
+        purpose="Provsvar",
+    )
+    client.force_login(tolvan.user)
+    html = client.get(reverse("contracts:my_plan")).content.decode()
+    assert "08:30" in html
+    assert "07:30" not in html
+
+
+def test_overdue_commitment_is_marked(client, plan, tolvan):
+    commitment = plan.commitments.get(owner_kind="patient")
+    type(commitment).objects.filter(pk=commitment.pk).update(
+        due_date=timezone.localdate() - timedelta(days=2)
+    )
+    client.force_login(tolvan.user)
+    html = client.get(reverse("contracts:my_plan")).content.decode()
+    assert 'badge danger">Overdue' in html
+
+
+def test_patient_pages_are_not_stored_and_not_kept_in_htmx_history(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    response = client.get(reverse("contracts:my_plan"))
+    assert "no-store" in response["Cache-Control"]
+    assert re.search(r"<body[^>]*hx-history=\"false\"", response.content.decode())
+
+
+def test_relative_with_read_access_sees_the_plan_but_no_forms(client, plan, daughter):
+    daughter.access = Relative.Access.READ
+    daughter.save()
+    client.force_login(daughter.user)
+    response = client.get(reverse("contracts:relative_plan", args=[plan.patient_id]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Väga mig varje morgon" in html
+    assert '<form method="post" action="/plan/' not in html
+    assert "Edit what matters" not in html
+
+
+def test_relative_with_read_access_cannot_post(client, plan, daughter):
+    daughter.access = Relative.Access.READ
+    daughter.save()
+    client.force_login(daughter.user)
+    before = version(plan)
+    response = client.post(
+        reverse("contracts:what_matters", args=[plan.patient_id]),
+        {"version": before, "what_matters": "Inte min sak"},
+    )
+    assert response.status_code == 403
+    assert version(plan) == before
+
+
+def test_relative_without_access_gets_404(client, plan, daughter):
+    daughter.access = Relative.Access.NONE
+    daughter.save()
+    client.force_login(daughter.user)
+    response = client.get(reverse("contracts:relative_plan", args=[plan.patient_id]))
+    assert response.status_code == 404
+
+
+def test_staff_of_another_organisation_gets_404(client, plan, cardiologist):
+    client.force_login(cardiologist)
+    assert client.get(staff_url(plan.patient)).status_code == 404
+    assert client.get(reverse("contracts:relative_plan", args=[plan.patient_id])).status_code == 404
+    response = client.post(
+        reverse("contracts:what_matters", args=[plan.patient_id]),
+        {"version": version(plan), "what_matters": "x"},
+    )
+    assert response.status_code == 404
+
+
+def test_staff_reading_the_plan_writes_the_access_log(client, plan, nurse, network):
+    client.force_login(nurse)
+    response = client.get(staff_url(plan.patient))
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    entry = AccessLogEntry.objects.get(patient=plan.patient, user=nurse)
+    assert entry.organisation == network["home_health"]
+    assert entry.action == AccessLogEntry.Action.VIEW_PLAN
+
+
+def test_staff_see_staff_controls_and_the_patient_sees_none(client, plan, tolvan, doctor):
+    client.force_login(doctor)
+    staff_html = client.get(staff_url(plan.patient)).content.decode()
+    assert "Add a commitment" in staff_html
+    assert "Record what came of it" in staff_html
+    assert "I agree to this plan" not in staff_html
+    client.force_login(tolvan.user)
+    patient_html = client.get(reverse("contracts:my_plan")).content.decode()
+    assert "Add a commitment" not in patient_html
+    assert "I agree to this plan" in patient_html
+
+
+def test_htmx_gets_one_section_and_a_plain_request_the_whole_page(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    url = reverse("contracts:what_matters", args=[plan.patient_id])
+    partial = client.get(url, **HTMX)
+    assert partial.status_code == 200
+    html = partial.content.decode()
+    assert html.lstrip().startswith('<section id="what-matters"')
+    assert "<html" not in html
+    assert 'name="what_matters"' in html
+    plain = client.get(url)
+    assert plain.status_code == 302
+    assert plain["Location"].endswith("?edit=what-matters#what-matters")
+    page = client.get(plain["Location"])
+    assert "<html" in page.content.decode()
+    assert 'name="what_matters"' in page.content.decode()
+
+
+def test_changed_since_you_agreed_in_plain_words(client, plan, tolvan, doctor, network):
+    services.agree_to_version(
+        actor=Actor.patient(tolvan.user), contract=plan, version=version(plan)
+    )
+    services.add_commitment(
+        actor=Actor.staff(doctor, network["vardcentral"]),
+        contract=plan,
+        expected_version=version(plan),
+        what="Boka tid för blodprov",
+        owner_kind="organisation",
+        owner_organisation=network["vardcentral"],
+    )
+    client.force_login(tolvan.user)
+    html = client.get(reverse("contracts:my_plan")).content.decode()
+    assert "Changed since you agreed" in html
+    assert (
+        "Doris Doktor, Vårdcentralen Tierp, added a commitment for Vårdcentralen Tierp: "
+        "Boka tid för blodprov"
+    ) in html
+
+
+def test_events_read_as_sentences(plan, tolvan, nurse, network, daughter):
+    nurse_actor = Actor.staff(nurse, network["home_health"])
+    commitment = plan.commitments.get(owner_staff=nurse)
+    services.complete_commitment(
+        actor=nurse_actor, commitment=commitment, expected_version=version(plan)
+    )
+    services.set_what_matters(
+        actor=Actor.relative(daughter.user),
+        contract=plan,
+        text="Mamma vill bo hemma",
+        expected_version=version(plan),
+    )
+    services.agree_to_version(
+        actor=Actor.patient(tolvan.user), contract=plan, version=version(plan)
+    )
+    events = list(plan.events.order_by("-at", "-id")[:3])
+    wording = selectors.EventWording(tolvan, viewer=None)
+    sentences = [sentence for _event, sentence in wording.all(events)]
+    assert sentences == [
+        "Tolvan Tolvansson agreed to the plan.",
+        "Tova Tolvansson changed what matters: “Mamma vill bo hemma”",
+        "Nils Nurse, Hemsjukvården Tierp, ticked off: Hjälpa till med kompressionsstrumpor",
+    ]
+    first = plan.events.get(kind="contract_created")
+    assert wording.sentence(first) == "Doris Doktor, Vårdcentralen Tierp, started the plan."
+    hand_over = Event(
+        kind="commitment_changed",
+        actor=nurse,
+        actor_kind="staff",
+        organisation=network["home_health"],
+        before={"owner_kind": "organisation", "owner_organisation": network["home_health"].pk},
+        after={"owner_kind": "relative", "owner_relative": daughter.pk, "what": "Handla"},
+    )
+    wording.all([hand_over])
+    assert wording.sentence(hand_over) == (
+        "Nils Nurse, Hemsjukvården Tierp, handed a commitment to Tova Tolvansson (dotter): Handla"
+    )
+
+
+def test_history_shows_the_latest_events_and_a_page_with_all(client, plan, tolvan, doctor, network):
+    as_doctor = Actor.staff(doctor, network["vardcentral"])
+    for n in range(selectors.HISTORY_ON_PAGE + 5):
+        services.set_what_matters(
+            actor=as_doctor, contract=plan, text=f"Text {n}", expected_version=version(plan)
+        )
+    client.force_login(tolvan.user)
+    html = client.get(reverse("contracts:my_plan")).content.decode()
+    assert "Show all changes" in html
+    full = client.get(reverse("contracts:history", args=[plan.patient_id]))
+    assert full.status_code == 200
+    body = full.content.decode()
+    assert "started the plan" in body
+    assert body.count("<li><time") == plan.events.count()
+
+
+def test_staff_reading_the_history_is_logged(client, plan, nurse):
+    client.force_login(nurse)
+    assert client.get(reverse("contracts:history", args=[plan.patient_id])).status_code == 200
+    assert AccessLogEntry.objects.filter(
+        user=nurse, action=AccessLogEntry.Action.VIEW_HISTORY
+    ).exists()
+
+
+def _grow(plan, doctor, network, commitments, events):
+    """Add commitments and extra events to the plan through the services."""
+    as_doctor = Actor.staff(doctor, network["vardcentral"])
+    # A named-staff owner first, so that both runs mention an organisation and a staff
+    # member in their events: names cost at most one query each, however many events.
+    nurse = network["home_health"].memberships.get().user
+    owners = [
+        {"owner_kind": "staff", "owner_organisation": network["home_health"], "owner_staff": nurse},
+        {"owner_kind": "patient"},
+        {"owner_kind": "organisation", "owner_organisation": network["vardcentral"]},
+    ]
+    for n in range(commitments):
+        services.add_commitment(
+            actor=as_doctor,
+            contract=plan,
+            expected_version=version(plan),
+            what=f"Uppgift {n}",
+            due_date=timezone.localdate() + timedelta(days=n % 9),
+            **owners[n % 3],
+        )
+    for n in range(events):
+        services.set_what_matters(
+            actor=as_doctor, contract=plan, text=f"Version {n}", expected_version=version(plan)
+        )
+
+
+def _count_queries(client, url):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("viewer", ["patient", "staff"])
+def test_plan_page_query_count_does_not_grow_with_the_plan(
+    client, plan, tolvan, doctor, nurse, network, viewer
+):
+    services.agree_to_version(
+        actor=Actor.patient(tolvan.user), contract=plan, version=version(plan)
+    )
+    user, url = (
+        (tolvan.user, reverse("contracts:my_plan"))
+        if viewer == "patient"
+        else (doctor, staff_url(tolvan))
+    )
+    client.force_login(user)
+    _grow(plan, doctor, network, commitments=1, events=1)
+    small = _count_queries(client, url)
+    _grow(plan, doctor, network, commitments=57, events=40)
+    assert plan.commitments.count() == 61
+    large = _count_queries(client, url)
+    assert large == small
+
+
+def test_next_step_calendar_file_is_valid_icalendar(client, plan, tolvan):
+    step = plan.next_steps.get(status="planned")
+    client.force_login(tolvan.user)
+    response = client.get(reverse("contracts:my_next_step_ics"))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/calendar")
+    raw = response.content.decode("utf-8")
+    assert raw.endswith("\r\n")
+    assert "\n" not in raw.replace("\r\n", "")
+    for line in raw.split("\r\n"):
+        assert len(line.encode("utf-8")) <= 75
+    fields = parse_ics(raw)
+    assert fields["BEGIN"] == ["VCALENDAR", "VEVENT"]
+    assert fields["VERSION"] == ["2.0"]
+    assert fields["UID"][0].startswith(f"next-step-{step.pk}@")
+    start = datetime.strptime(fields["DTSTART"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert start == step.scheduled_at.replace(microsecond=0)
+    assert fields["DTEND"][0] > fields["DTSTART"][0]
+    assert re.fullmatch(r"\d{8}T\d{6}Z", fields["DTSTAMP"][0])
+    assert "Home visit" in fields["SUMMARY"][0]
+    assert fields["DESCRIPTION"][0] == "Why: Följa upp vikt och andning"
+
+
+def test_calendar_text_is_escaped_and_folded():
+    text = "Tid; plats, och\\ mer\nrad två " + "å" * 80
+    line = ics.fold("DESCRIPTION:" + ics.escape(text))
+    physical = line.split("\r\n")
+    assert all(len(part.encode("utf-8")) <= 75 for part in physical)
+    assert all(part.startswith(" ") for part in physical[1:])
+    assert unescape(unfold(line).split(":", 1)[1]) == text
+
+
+def test_relative_and_outsiders_and_no_step_for_the_calendar_file(client, plan, daughter, doctor):
+    client.force_login(daughter.user)
+    url = reverse("contracts:next_step_ics", args=[plan.patient_id])
+    assert client.get(url).status_code == 200
+    client.force_login(doctor)
+    assert client.get(reverse("contracts:my_next_step_ics")).status_code == 404
+
+
+def test_home_sends_each_user_to_their_start(client, plan, tolvan, doctor, daughter):
+    client.force_login(tolvan.user)
+    assert client.get(reverse("home"))["Location"] == reverse("contracts:my_plan")
+    client.force_login(doctor)
+    assert client.get(reverse("home"))["Location"] == reverse("patients:worklist")
+    client.force_login(daughter.user)
+    response = client.get(reverse("home"))
+    assert response.status_code == 200
+    assert reverse("contracts:relative_plan", args=[tolvan.pk]) in response.content.decode()
+
+
+def test_patient_opening_the_staff_url_is_sent_to_my_plan(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    response = client.get(staff_url(tolvan))
+    assert response["Location"] == reverse("contracts:my_plan")
+
+
+def test_staff_see_a_start_button_when_there_is_no_plan(client, tolvan, doctor):
+    client.force_login(doctor)
+    html = client.get(staff_url(tolvan)).content.decode()
+    assert "Start a plan" in html
+    response = client.post(
+        reverse("contracts:start_plan", args=[tolvan.pk]), {"what_matters": "Bo hemma"}
+    )
+    assert response.status_code == 302
+    assert tolvan.contracts.get().what_matters == "Bo hemma"
+
+
+# --- a small iCalendar reader, to read the file back -------------------------------
+
+
+def unfold(raw: str) -> str:
+    return raw.replace("\r\n ", "")
+
+
+def unescape(value: str) -> str:
+    return re.sub(r"\\([\\;,nN])", lambda m: "\n" if m[1] in "nN" else m[1], value)
+
+
+def parse_ics(raw: str) -> dict:
+    fields: dict = {}
+    for line in unfold(raw).split("\r\n"):
+        if line:
+            name, value = line.split(":", 1)
+            fields.setdefault(name, []).append(unescape(value))
+    return fields
+
+
+def test_emergency_access_reads_the_plan_but_cannot_change_it(client, plan, cardiologist):
+    client.force_login(cardiologist)
+    response = client.post(
+        reverse("access:emergency", args=[plan.patient_id]), {"reason": "Akut, medvetslös"}
+    )
+    assert response["Location"] == staff_url(plan.patient)
+    page = client.get(staff_url(plan.patient))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "emergency access" in html
+    assert "Add a commitment" not in html
+    assert "Edit what matters" not in html
+    entry = AccessLogEntry.objects.get(user=cardiologist)
+    assert entry.emergency is True
+    before = version(plan)
+    response = client.post(
+        reverse("contracts:what_matters", args=[plan.patient_id]),
+        {"version": before, "what_matters": "x"},
+    )
+    assert response.status_code in (403, 404)
+    assert version(plan) == before
