@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from oauth2_provider.settings import oauth2_settings
 
 
 class UserManager(BaseUserManager):
@@ -232,3 +233,56 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.user} – {self.get_role_display()}, {self.organisation}"
+
+
+class ApiClient(models.Model):
+    """An integration (API client) that one organisation runs against the REST and FHIR API.
+
+    It signs in with OAuth2 client credentials through its own `oauth2_provider`
+    Application and sees exactly what the organisation's staff see."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        on_delete=models.PROTECT,
+        related_name="api_clients",
+    )
+    application = models.OneToOneField(
+        oauth2_settings.APPLICATION_MODEL,
+        verbose_name=_("OAuth2 application"),
+        on_delete=models.CASCADE,
+        related_name="api_client",
+    )
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("API client")
+        verbose_name_plural = _("API clients")
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.organisation})"
+
+
+class LoginCode(models.Model):
+    """A one-time code sent by e-mail to log in. Only its hash is stored;
+    it expires, is used once, and is burned after too many wrong tries."""
+
+    user = models.ForeignKey(
+        User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="login_codes"
+    )
+    code_hash = models.CharField(_("code hash"), max_length=128)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    attempts = models.PositiveSmallIntegerField(_("wrong attempts"), default=0)
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("login code")
+        verbose_name_plural = _("login codes")
+        indexes = [models.Index(fields=["user", "-created_at"], name="logincode_user_recent")]
+
+    def __str__(self):
+        return f"{self.user} {self.created_at:%Y-%m-%d %H:%M}"

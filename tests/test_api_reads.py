@@ -1,0 +1,316 @@
+"""Reads through the API: lists with cursors, a fixed number of queries, and the change feed."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from api_fixtures import Api, _fresh_rate_limits, etag, integrations, issue_token, vc_api
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from personas import SYSTEM, version
+
+from contracts import services
+from contracts.history import Actor
+from contracts.models import Event
+from patients import services as patient_services
+from patients.identity import luhn_check_digit
+from patients.models import AccessLogEntry
+
+pytestmark = pytest.mark.django_db
+__all__ = ["_fresh_rate_limits", "integrations", "vc_api"]
+
+
+def make_patients(network, doctor, count, *, start=0):
+    """`count` fictional patients of the vårdcentral, each with a plan and a few parts."""
+    as_doctor = Actor.staff(doctor, network["vardcentral"])
+    contracts = []
+    for n in range(start, start + count):
+        nine = f"5001{1 + n % 28:02d}{100 + n // 28:03d}"
+        patient = patient_services.register_patient(
+            actor=SYSTEM,
+            identity_number=f"19{nine}{luhn_check_digit(nine)}",
+            given_name=f"Test{n}",
+            family_name="Testsson",
+        )
+        patient_services.add_to_care_team(
+            actor=SYSTEM, patient=patient, organisation=network["vardcentral"], consent=True
+        )
+        contract = services.create_contract(actor=as_doctor, patient=patient, what_matters="Hem")
+        services.add_commitment(
+            actor=as_doctor,
+            contract=contract,
+            expected_version=version(contract),
+            what="Väga mig",
+            owner_kind="patient",
+        )
+        services.agree_next_step(
+            actor=as_doctor,
+            contract=contract,
+            expected_version=version(contract),
+            scheduled_at=timezone.now() + timedelta(days=2),
+            channel="phone",
+            purpose="Uppföljning",
+        )
+        contracts.append(contract)
+    return contracts
+
+
+def test_contract_shows_all_four_parts(vc_api, plan, doctor):
+    response = vc_api.get(f"/api/v1/contracts/{plan.pk}/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["what_matters"] == "Att kunna gå till affären själv."
+    assert body["next_step"]["channel"] == "home_visit"
+    assert {c["owner_kind"] for c in body["commitments"]} == {"patient", "organisation", "staff"}
+    assert body["fixed_care_contact"]["staff"] == {"id": doctor.pk, "name": "Doris Doktor"}
+    assert response["ETag"] == body["etag"]
+
+
+def test_patient_and_care_team_reads(vc_api, tolvan, network):
+    patient = vc_api.get(f"/api/v1/patients/{tolvan.pk}/").json()
+    assert patient["identity_number"] == "191212121212"
+    team = vc_api.get(f"/api/v1/patients/{tolvan.pk}/care-team/").json()
+    assert {m["organisation"]["name"]: m["consent"] for m in team} == {
+        "Vårdcentralen Tierp": "given",
+        "Hemsjukvården Tierp": "given",
+    }
+
+
+def test_contract_list_pages_with_a_cursor(vc_api, network, doctor):
+    contracts = make_patients(network, doctor, 5)
+    seen, url, params = [], "/api/v1/contracts/", {"page_size": 2}
+    while True:
+        page = vc_api.get(url, **params).json()
+        seen += [c["id"] for c in page["results"]]
+        if not page["has_more"]:
+            break
+        params = {"page_size": 2, "cursor": page["next_cursor"]}
+    assert sorted(seen) == sorted(c.pk for c in contracts)
+    assert len(seen) == len(set(seen))
+
+
+def test_updated_since_returns_only_changed_plans(vc_api, network, doctor):
+    old, changed = make_patients(network, doctor, 2)
+    since = timezone.now()
+    services.set_what_matters(
+        actor=Actor.staff(doctor, network["vardcentral"]),
+        contract=changed,
+        text="Nytt",
+        expected_version=version(changed),
+    )
+    body = vc_api.get("/api/v1/contracts/", updated_since=since.isoformat()).json()
+    assert [c["id"] for c in body["results"]] == [changed.pk]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"updated_since": "yesterday"}, {"cursor": "bm9wZQ"}, {"cursor": "%%%"}, {"page_size": 0}],
+)
+def test_bad_list_parameters_are_a_400(vc_api, plan, params):
+    response = vc_api.get("/api/v1/contracts/", **params)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_list_page_logs_one_read_per_patient(vc_api, network, doctor):
+    contracts = make_patients(network, doctor, 3)
+    vc_api.get("/api/v1/contracts/")
+    logged = AccessLogEntry.objects.filter(action="api_read")
+    assert sorted(logged.values_list("patient_id", flat=True)) == sorted(
+        c.patient_id for c in contracts
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/contracts/",
+        "/api/v1/patients/",
+        # The feed serves only committed transactions: the test must not hold one open.
+        pytest.param("/api/v1/changes/", marks=pytest.mark.django_db(transaction=True)),
+    ],
+)
+def test_lists_use_a_fixed_number_of_queries(
+    integrations, network, doctor, url, django_assert_num_queries
+):
+    api = Api(issue_token(integrations["vardcentral"]))
+    make_patients(network, doctor, 20)
+    size = "limit" if "changes" in url else "page_size"
+    if "changes" in url:
+        feed_until(api, None, lambda events: len(events) >= 20, limit=20)
+    api.get(url, **{size: 1})  # warm up: content types, translations
+    with CaptureQueriesContext(connection) as small:
+        assert len(rows(api.get(url, **{size: 2}))) == 2
+    with django_assert_num_queries(len(small.captured_queries)):
+        assert len(rows(api.get(url, **{size: 20}))) == 20
+
+
+def rows(response):
+    body = response.json()
+    return body["events"] if "events" in body else body["results"]
+
+
+def test_contract_read_uses_a_fixed_number_of_queries(
+    vc_api, plan, network, doctor, django_assert_num_queries
+):
+    small, big = plan, make_patients(network, doctor, 1)[0]
+    as_doctor = Actor.staff(doctor, network["vardcentral"])
+    for n in range(15):
+        services.add_commitment(
+            actor=as_doctor,
+            contract=big,
+            expected_version=version(big),
+            what=f"Sak {n}",
+            owner_kind="organisation",
+            owner_organisation=network["vardcentral"],
+        )
+    vc_api.get(f"/api/v1/contracts/{small.pk}/")
+    with CaptureQueriesContext(connection) as reading_small:
+        vc_api.get(f"/api/v1/contracts/{small.pk}/")
+    with django_assert_num_queries(len(reading_small.captured_queries)):
+        assert len(vc_api.get(f"/api/v1/contracts/{big.pk}/").json()["commitments"]) == 16
+
+
+def test_a_read_whose_log_row_cannot_be_written_is_not_served(vc_api, plan, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("access log unavailable")
+
+    monkeypatch.setattr(AccessLogEntry.objects, "bulk_create", broken)
+    # The test client re-raises what would be a 500: no plan data goes out.
+    with pytest.raises(RuntimeError):
+        vc_api.get(f"/api/v1/contracts/{plan.pk}/")
+    with pytest.raises(RuntimeError):
+        vc_api.get("/api/v1/contracts/")
+
+
+def test_contract_history_lists_its_events(vc_api, plan):
+    events = vc_api.get(f"/api/v1/contracts/{plan.pk}/events/").json()["results"]
+    assert [e["kind"] for e in events][:2] == ["contract_created", "next_step_agreed"]
+    assert all(e["contract"] == plan.pk for e in events)
+
+
+# --- the change feed ---------------------------------------------------------------------
+
+
+def feed(api, cursor=None, **params):
+    if cursor:
+        params["since"] = cursor
+    response = api.get("/api/v1/changes/", **params)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def feed_until(api, cursor, done, timeout=30, **params):
+    """Poll the feed until `done(events so far)`; return the events and the last cursor.
+
+    Transaction ids are shared by every database on the server, so another test run's
+    open transaction can hold the feed back for a moment: it lags, it never skips."""
+    events, deadline = [], time.monotonic() + timeout
+    while True:
+        page = feed(api, cursor, **params)
+        events += page["events"]
+        cursor = page["next_cursor"]
+        if done(events) or time.monotonic() > deadline:
+            return events, cursor
+        time.sleep(0.1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_change_feed_pages_through_every_change_once(integrations, plan, network, doctor):
+    api = Api(issue_token(integrations["vardcentral"]))
+    first, cursor = feed_until(api, None, lambda e: any(x["contract"] == plan.pk for x in e))
+    assert plan.pk in {e["contract"] for e in first}
+    services.set_what_matters(
+        actor=Actor.staff(doctor, network["vardcentral"]),
+        contract=plan,
+        text="Nytt",
+        expected_version=version(plan),
+    )
+    second, cursor = feed_until(api, cursor, bool)
+    assert [e["kind"] for e in second] == ["what_matters_changed"]
+    assert feed(api, cursor)["events"] == []
+
+
+def test_change_feed_shows_nothing_of_other_organisations_patients(integrations, plan):
+    api = Api(issue_token(integrations["cardiology"]))
+    assert feed(api)["events"] == []
+
+
+def write_in_thread(contract_id, started, release, done, actor, text):
+    """A plan write in its own connection that holds its transaction open until released."""
+    try:
+        from contracts.models import Contract
+
+        with transaction.atomic():
+            contract = Contract.objects.get(pk=contract_id)
+            services.set_what_matters(
+                actor=actor, contract=contract, text=text, expected_version=contract.version
+            )
+            started.set()
+            release.wait(timeout=30)
+    finally:
+        done.set()
+        connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs concurrent writers")
+def test_change_feed_misses_nothing_under_concurrent_writes(integrations, network, doctor):
+    early, late = make_patients(network, doctor, 2)
+    api = Api(issue_token(integrations["vardcentral"]))
+    _events, cursor = feed_until(api, None, lambda events: len(events) >= 12)
+    actor = Actor.staff(doctor, network["vardcentral"])
+
+    # Writer A starts first (smaller transaction id) and stays open.
+    a_started, a_release, a_done = threading.Event(), threading.Event(), threading.Event()
+    writer_a = threading.Thread(
+        target=write_in_thread, args=(early.pk, a_started, a_release, a_done, actor, "A")
+    )
+    writer_a.start()
+    assert a_started.wait(timeout=30)
+    # Writer B starts later and commits first.
+    b_started, b_release, b_done = threading.Event(), threading.Event(), threading.Event()
+    b_release.set()
+    writer_b = threading.Thread(
+        target=write_in_thread, args=(late.pk, b_started, b_release, b_done, actor, "B")
+    )
+    writer_b.start()
+    assert b_done.wait(timeout=30)
+    assert Event.objects.filter(contract=late, kind="what_matters_changed").exists()
+
+    # B is committed but sits behind A, which is still running: not served yet.
+    while_a_runs = feed(api, cursor)
+    assert all(e["contract"] != late.pk for e in while_a_runs["events"])
+    a_release.set()
+    writer_a.join(timeout=30)
+    writer_b.join(timeout=30)
+
+    wanted = {(early.pk, "what_matters_changed"), (late.pk, "what_matters_changed")}
+    events, cursor = feed_until(
+        api,
+        while_a_runs["next_cursor"],
+        lambda events: wanted <= {(e["contract"], e["kind"]) for e in events},
+    )
+    events += while_a_runs["events"]
+    assert sorted((e["contract"], e["kind"]) for e in events) == sorted(wanted)
+    assert feed(api, cursor)["events"] == []
+
+
+def test_change_feed_rejects_a_broken_cursor(vc_api, plan):
+    response = vc_api.get("/api/v1/changes/", since="not-a-cursor")
+    assert response.status_code == 400
+    assert "since" in response.json()["errors"]
+
+
+def test_unknown_api_path_is_a_problem_document(vc_api):
+    response = vc_api.get("/api/v1/nothing-here/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_etag_helper_matches_the_header(vc_api, plan):
+    assert (
+        etag(vc_api.get(f"/api/v1/contracts/{plan.pk}/")) == f'"contract-{plan.pk}-v{plan.version}"'
+    )
