@@ -13,15 +13,18 @@ from django.utils.translation import ngettext
 
 from patients.admin import ReadOnlyAdminMixin
 
+from . import outbox
 from .models import (
     Commitment,
     ContactPath,
     Contract,
     Event,
     FixedCareContact,
+    FollowUpTask,
     Goal,
     NextStep,
     Notification,
+    NotificationAttempt,
     WarningSign,
 )
 
@@ -146,15 +149,24 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["patient__identity_number", "kind"]
 
 
+class NotificationAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The delivery log: every try, with its error (append-only)."""
+
+    model = NotificationAttempt
+    extra = 0
+    fields = ["attempt", "at", "ok", "error"]
+
+
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The outbox: read-only, but failed rows can be sent again."""
 
-    list_display = ["kind", "channel", "status", "due_at", "attempts", "sent_at"]
+    list_display = ["kind", "channel", "status", "due_at", "attempts", "sent_at", "last_error"]
     list_filter = ["status", "channel", "kind"]
     search_fields = ["dedupe_key", "kind"]
     date_hierarchy = "due_at"
     actions = ["retry_failed"]
+    inlines = [NotificationAttemptInline]
 
     def has_retry_permission(self, request):
         # The rows are read-only in the form, but retrying is a change all the same.
@@ -162,11 +174,8 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Retry failed notifications"), permissions=["retry"])
     def retry_failed(self, request, queryset):
-        # Only failed rows; a pending or sent row must not be sent twice.
-        # TODO(issue 6): the sender's retry policy may refine what a retry resets.
-        count = queryset.filter(status=Notification.Status.FAILED).update(
-            status=Notification.Status.PENDING, next_attempt_at=None
-        )
+        # Only failed rows (outbox.retry_failed): a pending or sent row must not be sent twice.
+        count = outbox.retry_failed(queryset)
         self.message_user(
             request,
             ngettext(
@@ -177,3 +186,14 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             % {"count": count},
             messages.SUCCESS,
         )
+
+
+@admin.register(FollowUpTask)
+class FollowUpTaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Follow-up tasks made by the jobs; staff close them in the worklist, not here."""
+
+    list_display = ["kind", "status", "due_at", "assigned_staff", "assigned_organisation"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["assigned_staff", "assigned_organisation"]
+    search_fields = ["dedupe_key", "kind"]
+    date_hierarchy = "due_at"

@@ -281,6 +281,36 @@ class DayRule:
         # hour that happens twice when DST ends.
         return _local(now).astimezone(UTC) >= self.deadline(start).astimezone(UTC)
 
+    def overdue_before(self, now: datetime) -> datetime:
+        """The instant X such that an event is overdue at `now` exactly when it began before X.
+
+        A SQL sweep cannot call this module, so it filters `start < X` with X computed
+        here: one statement, and the calendar rules still live in one place. The
+        deadline only changes at local midnight and at the cut-off hour, and moves
+        forward with the event, so walking back over those boundaries finds X.
+        """
+        if self.hours is not None:
+            # Overdue at exactly `hours` after the start, so the start itself is included:
+            # one microsecond later is "before" at the resolution of Python and PostgreSQL.
+            utc = _local(now).astimezone(UTC) - timedelta(hours=self.hours, microseconds=-1)
+            return utc.astimezone(STOCKHOLM)
+        end = _local(now)
+        day = end.date()
+        # Deadlines are at most `days` working days plus the holidays between away;
+        # ten years back is far beyond any rule and only guards against a bad rule.
+        for _ in range(3660):
+            starts = [datetime.combine(day, time(0), tzinfo=STOCKHOLM)]
+            if self.cutoff_hour is not None:
+                starts.append(datetime.combine(day, time(self.cutoff_hour), tzinfo=STOCKHOLM))
+            for start in reversed(starts):
+                if start >= end:
+                    continue
+                if self.is_overdue(start, now):
+                    return end
+                end = start
+            day -= _ONE_DAY
+        raise ValueError(f"no overdue start found for {self!r}")
+
 
 # Every default names its basis so a reader can tell law from local choice. Regions
 # and municipalities agree their own numbers; settings.NARAVARD_DAY_RULES overrides
@@ -383,3 +413,56 @@ def review_due(
 ) -> date:
     """The date the plan agreed on `agreed_on` is due for review."""
     return add_months(agreed_on, review_months(support_profile, overrides))
+
+
+# --- Reminder intensity and quiet hours ---------------------------------------------------
+
+# Our policy: how much a support profile (SKR group) is reminded. "all" gets every
+# next-step reminder in next_step_reminder_hours(), "first" only the earliest one.
+# `call` puts "call the patient before the next step" on the fixed care contact's
+# list when the first reminder goes out. Override per profile with
+# NARAVARD_DAY_RULES["reminder_intensity"] = {"worried_engaged": {"reminders": "first"}}.
+REMINDER_INTENSITY: dict[str, dict[str, Any]] = {
+    "independent_engaged": {"reminders": "first", "call": False},
+    "worried_engaged": {"reminders": "all", "call": False},
+    "traditional_unconcerned": {"reminders": "all", "call": False},
+    "vulnerable_worried": {"reminders": "all", "call": True},
+}
+
+# Our policy: no text messages from 21:00 to 08:00 Stockholm time; they wait until 08:00.
+SMS_QUIET_HOURS: tuple[int, int] = (21, 8)
+
+
+def reminder_intensity(
+    support_profile: str, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """{"hours": reminder hours before a next step, largest first, "call": bool}."""
+    if overrides is None:
+        overrides = _settings_overrides()
+    policy = {**REMINDER_INTENSITY.get(support_profile, REMINDER_INTENSITY["worried_engaged"])}
+    policy.update((overrides.get("reminder_intensity") or {}).get(support_profile) or {})
+    hours = next_step_reminder_hours(overrides)
+    if policy["reminders"] == "first":
+        hours = hours[:1]
+    return {"hours": hours, "call": bool(policy["call"])}
+
+
+def sms_allowed_from(moment: datetime, overrides: dict[str, Any] | None = None) -> datetime:
+    """The first instant at or after `moment` at which a text message may be sent.
+
+    NARAVARD_DAY_RULES["sms_quiet_hours"] = (from_hour, until_hour) changes the quiet
+    hours; equal hours mean none."""
+    if overrides is None:
+        overrides = _settings_overrides()
+    quiet_from, quiet_until = overrides.get("sms_quiet_hours", SMS_QUIET_HOURS)
+    local = _local(moment)
+    over_midnight = quiet_from > quiet_until
+    if over_midnight:
+        quiet = local.hour >= quiet_from or local.hour < quiet_until
+    else:
+        quiet = quiet_from <= local.hour < quiet_until
+    if not quiet:
+        return local
+    # In the evening part of quiet hours that span midnight, the morning is tomorrow.
+    day = local.date() + _ONE_DAY if over_midnight and local.hour >= quiet_from else local.date()
+    return datetime.combine(day, time(quiet_until), tzinfo=STOCKHOLM)

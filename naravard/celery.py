@@ -1,4 +1,9 @@
-"""The Celery app. Beat schedules live in `contracts.tasks`; due work lives in the database."""
+"""The Celery app and its beat schedule. Due work lives in the database.
+
+Run exactly one beat (`celery -A naravard beat`, or `worker -B` on one machine).
+A second beat would only cost work, not correctness: the sweeps insert with
+ON CONFLICT DO NOTHING and the sender claims rows with SKIP LOCKED.
+"""
 
 import os
 
@@ -9,3 +14,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "naravard.settings")
 app = Celery("naravard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Short intervals, no countdowns: each run does whatever the database says is due.
+# `expires` drops ticks that queued up while no worker was running; the next
+# tick does the same work.
+app.conf.beat_schedule = {
+    "reminder-sweeps": {
+        "task": "contracts.tasks.run_sweeps",
+        "schedule": 300.0,
+        "options": {"expires": 240},
+    },
+    "send-due-notifications": {
+        "task": "contracts.tasks.send_due",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+}
