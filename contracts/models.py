@@ -477,6 +477,23 @@ class Notification(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # Set by the sweeps (issue 6): what the reminder is about, so the sender can write
+    # the text at send time and drop a reminder whose step or commitment has changed.
+    next_step = models.ForeignKey(
+        NextStep, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    commitment = models.ForeignKey(
+        Commitment, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    follow_up = models.ForeignKey(
+        "FollowUpTask", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # Not worth sending after this (a 48 h reminder once the 2 h one is due).
+    expires_at = models.DateTimeField(_("too late after"), null=True, blank=True)
+    # A sender's claim: while `sending`, nobody else touches the row until the lease
+    # ends; the token fences off a sender that comes back after losing its lease.
+    lease_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("notification")
@@ -484,8 +501,122 @@ class Notification(models.Model):
         indexes = [
             models.Index(
                 fields=["due_at"], condition=Q(status="pending"), name="notification_pending_due"
-            )
+            ),
+            models.Index(
+                fields=["lease_until"],
+                condition=Q(status="sending"),
+                name="notification_sending_lease",
+            ),
         ]
 
     def __str__(self):
         return f"{self.kind} → {self.address} ({self.status})"
+
+
+class NotificationAttempt(AppendOnlyModel):
+    """One try at delivering a notification: the outbox's delivery log. Append-only.
+
+    The error text names the failure (a refused number, a timeout), never the message."""
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.PROTECT, related_name="delivery_log"
+    )
+    attempt = models.PositiveSmallIntegerField(_("attempt"))
+    at = models.DateTimeField(_("time"), default=timezone.now)
+    ok = models.BooleanField(_("delivered"))
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery log")
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.notification_id} #{self.attempt} {'ok' if self.ok else 'error'}"
+
+
+class FollowUpTaskQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status=FollowUpTask.Status.OPEN)
+
+
+class FollowUpTask(models.Model):
+    """Something a staff member or unit must follow up (uppföljning), made by the jobs.
+
+    Like notifications, each has a unique dedupe key: a sweep that runs twice makes
+    one task. Assigned to a named staff member, or to an organisation whose
+    coordinators share it out."""
+
+    class Kind(models.TextChoices):
+        NEXT_STEP_NO_OUTCOME = "next_step_no_outcome", _("Record what came of a next step")
+        NO_CARE_CONTACT = "no_care_contact", _("Choose a fixed care contact")
+        COMMITMENT_OVERDUE = "commitment_overdue", _("Follow up a commitment that is late")
+        REVIEW_DUE = "review_due", _("Review the plan with the patient")
+        CALL_BEFORE_NEXT_STEP = "call_before_next_step", _("Call the patient before the next step")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("To do")
+        DONE = "done", _("Done")
+
+    dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
+    kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="follow_ups")
+    next_step = models.ForeignKey(
+        NextStep, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    commitment = models.ForeignKey(
+        Commitment, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    assigned_organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="follow_ups",
+    )
+    assigned_staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("staff member"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="follow_ups",
+    )
+    due_at = models.DateTimeField(_("due"))
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.OPEN
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = FollowUpTaskQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("follow-up task")
+        verbose_name_plural = _("follow-up tasks")
+        ordering = ["due_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["assigned_staff", "due_at"],
+                condition=Q(status="open"),
+                name="follow_up_open_by_staff",
+            ),
+            models.Index(
+                fields=["assigned_organisation", "due_at"],
+                condition=Q(status="open"),
+                name="follow_up_open_by_org",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="done_follow_up_has_time",
+                condition=~Q(status="done") | Q(done_at__isnull=False),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.get_status_display()})"

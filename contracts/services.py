@@ -306,6 +306,37 @@ def record_next_step_outcome(
     return step
 
 
+@transaction.atomic
+def record_outcome_and_agree_next_step(
+    *,
+    actor: Actor,
+    step: NextStep,
+    expected_version: int,
+    outcome: str,
+    happened: bool = True,
+    following: dict | None = None,
+) -> tuple[NextStep, NextStep | None]:
+    """The outcome of the next step and the following step, as one change.
+
+    One transaction: if the following step is refused, the outcome is not kept either,
+    so the form can be corrected and sent again. `following` takes the arguments of
+    agree_next_step (scheduled_at, channel, purpose, ...)."""
+    done = record_next_step_outcome(
+        actor=actor,
+        step=step,
+        expected_version=expected_version,
+        outcome=outcome,
+        happened=happened,
+    )
+    if not following:
+        return done, None
+    # The outcome moved the version by one and the row lock is still held.
+    new_step = agree_next_step(
+        actor=actor, contract=done.contract, expected_version=expected_version + 1, **following
+    )
+    return done, new_step
+
+
 def _commitment_snapshot(c: Commitment):
     return {
         "id": c.pk,

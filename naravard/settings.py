@@ -41,11 +41,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "oauth2_provider",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "actors",
     "patients",
     "contracts",
+    "coordination",
 ]
 
 MIDDLEWARE = [
@@ -60,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "naravard.middleware.NoStoreForLoggedInMiddleware",
 ]
 
 ROOT_URLCONF = "naravard.urls"
@@ -70,8 +73,23 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
         "OPTIONS": {
+            # Named here, not left to template_partials' app config, so that
+            # "page.html#section" also resolves when the settings are re-read (tests).
+            "loaders": [
+                (
+                    "template_partials.loader.Loader",
+                    [
+                        (
+                            "django.template.loaders.cached.Loader",
+                            [
+                                "django.template.loaders.filesystem.Loader",
+                                "django.template.loaders.app_directories.Loader",
+                            ],
+                        )
+                    ],
+                )
+            ],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.i18n",
@@ -124,6 +142,36 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
+# Back to the login page, not the admin's "logged out" page.
+LOGOUT_REDIRECT_URL = "login"
+
+# Login methods offered on /login/, each an authentication backend. "email_code" is a
+# one-time code by e-mail (actors.auth); "password" is for staff. To add BankID later,
+# run an OIDC provider (e.g. a BankID broker): add an OIDC backend such as
+# mozilla_django_oidc.auth.OIDCAuthenticationBackend to _LOGIN_BACKENDS under "oidc",
+# set its OIDC_* settings from the environment, and LOGIN_METHODS=oidc,email_code.
+NARAVARD_LOGIN_METHODS = env_list("LOGIN_METHODS", "email_code,password")
+_LOGIN_BACKENDS = {
+    "email_code": "actors.auth.EmailCodeBackend",
+    "password": "actors.auth.RateLimitedModelBackend",
+}
+AUTHENTICATION_BACKENDS = [
+    _LOGIN_BACKENDS[m] for m in NARAVARD_LOGIN_METHODS if m in _LOGIN_BACKENDS
+]
+if _LOGIN_BACKENDS["password"] not in AUTHENTICATION_BACKENDS:
+    # Still needed for permissions, and the admin's own login form uses a password.
+    AUTHENTICATION_BACKENDS.append(_LOGIN_BACKENDS["password"])
+# Attempts per window, counted in the cache, separately for sending codes, checking
+# codes and passwords. Ten per e-mail leaves room for two codes' five tries each.
+NARAVARD_LOGIN_RATE_LIMITS = {
+    "window_seconds": int(os.environ.get("LOGIN_RATE_WINDOW", "900")),
+    "per_ip": int(os.environ.get("LOGIN_RATE_PER_IP", "30")),
+    "per_email": int(os.environ.get("LOGIN_RATE_PER_EMAIL", "10")),
+}
+# How long a stated emergency reason (nödåtkomst) opens one patient's plan.
+NARAVARD_EMERGENCY_ACCESS_SECONDS = int(os.environ.get("EMERGENCY_ACCESS_SECONDS", "3600"))
+# Raw-SQL floor views for `manage.py bench` (naravard/bench_urls.py); never in production.
+NARAVARD_BENCH_VIEWS = env_bool("NARAVARD_BENCH_VIEWS", False)
 
 # --- Mail and SMS -----------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -131,11 +179,26 @@ EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Naravard <noreply@naravard.invalid>")
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "contracts.sms.ConsoleBackend")
 SMS_FILE_PATH = os.environ.get("SMS_FILE_PATH", str(BASE_DIR / "var" / "sms"))
+# Seconds the file backend waits after each message: a slow provider, for tests.
+SMS_FILE_DELAY = float(os.environ.get("SMS_FILE_DELAY", "0"))
+
+# The outbox sender (contracts.outbox): tries before a notification is marked failed,
+# the first retry delay (doubled each time), how long a claim lasts before another
+# worker may take the row over, and how many rows one claim takes.
+OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "5"))
+OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "60"))
+OUTBOX_LEASE_SECONDS = float(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
+OUTBOX_BATCH_SIZE = int(os.environ.get("OUTBOX_BATCH_SIZE", "20"))
 
 # --- Celery -----------------------------------------------------------------
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    # Short socket timeouts: with Redis down, a request that enqueues must not hang.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": 3600,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
 else:
     # A broker that needs no server: messages are files under var/broker.
     _broker_dir = BASE_DIR / "var" / "broker"
@@ -144,6 +207,7 @@ else:
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -153,6 +217,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Publishing gives up fast when the broker is down (contracts.tasks.enqueue logs it);
+# due work lives in the database and the next beat tick picks it up.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
+# The worker, unlike a web request, keeps trying until the broker is back.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Security ---------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -163,9 +238,8 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", False) else None
-)
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CONTENT_SECURITY_POLICY = {
@@ -184,6 +258,59 @@ CONTENT_SECURITY_POLICY = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The integrator API (naravard/api.py): problem-details errors, OpenAPI, per-client limits.
+    "EXCEPTION_HANDLER": "naravard.api.problem_details_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "api_read": os.environ.get("API_RATE_READ", "1200/min"),
+        "api_write": os.environ.get("API_RATE_WRITE", "120/min"),
+    },
+}
+
+# OAuth2 for integrators: client-credentials applications (one per ApiClient), short-lived
+# tokens; client secrets are stored hashed (the toolkit's default).
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "read": _("Read plans"),
+        "write": _("Change plans"),
+        "introspection": _("Check tokens"),
+    },
+    "DEFAULT_SCOPES": ["read"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("API_TOKEN_SECONDS", "3600")),
+    # OAuth 2.0 Security BCP (RFC 9700): tokens hashed at rest, never in the URL, no
+    # implicit or password grants, https redirects only; a regression fails check --deploy.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Naravard API",
+    "DESCRIPTION": "The shared care plan (patientkontrakt) for integrators.",
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "PREPROCESSING_HOOKS": ["naravard.api.only_api_paths"],
+    "ENUM_NAME_OVERRIDES": {
+        "ContractStatusEnum": "contracts.models.Contract.Status",
+        "NextStepStatusEnum": "contracts.models.NextStep.Status",
+        "CommitmentStatusEnum": "contracts.models.Commitment.Status",
+        "ConsentStatusEnum": "patients.models.Consent.Status",
+    },
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc from the sidecar package: the docs never load from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {
