@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from patients.admin import ReadOnlyAdminMixin
+from patients.admin import AccessLoggedAdminMixin, ReadOnlyAdminMixin
 
 from . import outbox
 from .models import (
@@ -94,7 +94,7 @@ class ContactPathInline(PlanPartInline):
 
 
 @admin.register(Contract)
-class ContractAdmin(admin.ModelAdmin):
+class ContractAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
     list_display = ["patient", "status", "version", "agreed_version", "review_due", "updated_at"]
     list_filter = ["status"]
     list_select_related = ["patient"]

@@ -247,3 +247,21 @@ def _unexpired(grants: dict) -> dict:
 
 
 EMERGENCY_REASON_REQUIRED = _("State why you need emergency access to this patient's plan.")
+
+
+ADMIN_ROLE = "admin"
+
+
+def log_admin_read(user, patient: Patient, what: str) -> AccessLogEntry:
+    """An operator opened a patient's record in the admin: logged like any staff read.
+
+    The admin has no care relationship to check, so every such read is written with
+    the admin role and what was opened, for the patient and for review."""
+    return AccessLogEntry.objects.create(
+        user=user,
+        organisation=None,
+        role=ADMIN_ROLE,
+        patient=patient,
+        action=AccessLogEntry.Action.VIEW_PLAN,
+        reason=what,
+    )

@@ -20,6 +20,7 @@ from contracts.history import Actor
 
 from . import services
 from .access import (
+    ADMIN_ROLE,
     EMERGENCY_REASON_MAX,
     EMERGENCY_REASON_REQUIRED,
     NoAccess,
@@ -30,7 +31,7 @@ from .access import (
 from .models import AccessLogEntry, CareTeamMember, Consent, Patient, Relative
 
 LOG_PER_PAGE = 25
-ROLE_LABELS = dict(Role.choices)
+ROLE_LABELS = {**dict(Role.choices), ADMIN_ROLE: gettext_lazy("Administrator")}
 
 
 def _own_patient(user) -> Patient:

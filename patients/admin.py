@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from .access import log_admin_read
 from .identity import normalise
 from .models import AccessLogEntry, CareTeamMember, Consent, Patient, Relative
 
@@ -62,8 +63,21 @@ class CareTeamMemberInline(ReadOnlyAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("patient", "organisation", "staff")
 
 
+class AccessLoggedAdminMixin:
+    """Opening a patient's record in the admin is a read of health data (PDL): log it."""
+
+    def patient_of(self, obj):
+        return obj.patient
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            log_admin_read(request.user, self.patient_of(obj), self.opts.verbose_name)
+        return obj
+
+
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "identity", "support_profile"]
     list_filter = ["support_profile", "preferred_channel", "identity_kind"]
     search_fields = ["identity_number", "given_name", "family_name"]
@@ -76,6 +90,9 @@ class PatientAdmin(admin.ModelAdmin):
         # Registration goes through services.register_patient: it normalises the
         # identity number and writes the "patient registered" event.
         return False
+
+    def patient_of(self, obj):
+        return obj
 
     @admin.display(description=_("name"), ordering="family_name")
     def name(self, obj):

@@ -390,3 +390,21 @@ def test_patient_search_finds_identity_number_typed_with_a_dash(admin_client, wo
     response = admin_client.get(admin_url(Patient, "changelist"), {"q": typed})
 
     assert list(response.context["cl"].result_list) == [world.patient]
+
+
+@pytest.mark.parametrize("model_name", ["patient", "contract"])
+def test_opening_a_patients_record_in_the_admin_is_access_logged(plan, model_name):
+    from django.test import Client
+
+    from patients.models import AccessLogEntry
+
+    operator = User.objects.create_superuser(email="drift@example.org", password="pw")
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(operator)
+    obj = plan.patient if model_name == "patient" else plan
+    url = reverse(f"admin:{obj._meta.app_label}_{model_name}_change", args=[obj.pk])
+
+    assert client.get(url).status_code == 200
+
+    entry = AccessLogEntry.objects.get(user=operator)
+    assert (entry.patient, entry.role) == (plan.patient, "admin")
