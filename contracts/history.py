@@ -51,6 +51,7 @@ def record_event(*, patient, actor: Actor, kind: str, contract=None, before=None
         kind=kind,
         actor=actor.user,
         actor_kind=actor.kind,
+        actor_label=actor.label,
         organisation=actor.organisation,
         before=before,
         after=after,

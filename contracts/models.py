@@ -411,6 +411,9 @@ class Event(AppendOnlyModel):
         related_name="+",
     )
     actor_kind = models.CharField(_("by whom"), max_length=12, choices=ActorKind.choices)
+    # For integrations the API client's name, for jobs the job's: who acted when no
+    # person did.
+    actor_label = models.CharField(_("through"), max_length=100, blank=True)
     organisation = models.ForeignKey(
         Organisation,
         verbose_name=_("organisation"),

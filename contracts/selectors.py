@@ -299,7 +299,8 @@ class EventWording:
             return relative.name if relative else _("A relative")
         if kind == Event.ActorKind.SYSTEM:
             return _("Naravard")
-        name = str(event.actor) if event.actor else ""
+        # An integration acts with no person behind it: name the client instead.
+        name = str(event.actor) if event.actor else event.actor_label
         organisation = event.organisation.name if event.organisation else ""
         if name and organisation:
             # The organisation is an aside: "Doris Doktor, Vårdcentralen Tierp, added ...".

@@ -34,6 +34,8 @@ def test_integration_updates_what_matters_with_if_match(vc_api, plan):
     event = Event.objects.filter(contract=plan).first()
     assert (event.kind, event.actor_kind) == ("what_matters_changed", "integration")
     assert event.organisation.name == "Vårdcentralen Tierp"
+    # The history names the integration that wrote, not only its organisation.
+    assert event.actor_label == "Journal Vårdcentralen Tierp"
 
 
 def test_integration_adds_and_completes_its_own_commitment(vc_api, plan, network):
