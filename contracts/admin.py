@@ -139,7 +139,7 @@ class ContractAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class EventAdmin(AccessLoggedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The plan's audit trail: append-only, and PostgreSQL refuses UPDATE and DELETE too."""
 
     list_display = ["at", "kind", "patient", "version", "actor", "actor_kind", "organisation"]
@@ -189,8 +189,11 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(FollowUpTask)
-class FollowUpTaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FollowUpTaskAdmin(AccessLoggedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Follow-up tasks made by the jobs; staff close them in the worklist, not here."""
+
+    def patient_of(self, obj):
+        return obj.contract.patient
 
     list_display = ["kind", "status", "due_at", "assigned_staff", "assigned_organisation"]
     list_filter = ["status", "kind"]

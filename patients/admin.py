@@ -127,9 +127,10 @@ class RelativeAdmin(admin.ModelAdmin):
     readonly_fields = ["access", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
-        # A relative belongs to one patient; moving the row would carry its access along.
+        # A relative belongs to one patient and one login; moving either would carry
+        # the access along to someone else with no event behind it.
         if obj is not None:
-            return [*self.readonly_fields, "patient"]
+            return [*self.readonly_fields, "patient", "user"]
         return self.readonly_fields
 
 

@@ -408,3 +408,25 @@ def test_opening_a_patients_record_in_the_admin_is_access_logged(plan, model_nam
 
     entry = AccessLogEntry.objects.get(user=operator)
     assert (entry.patient, entry.role) == (plan.patient, "admin")
+
+
+def test_opening_an_event_in_the_admin_is_access_logged(plan):
+    from django.test import Client
+
+    from contracts.models import Event
+    from patients.models import AccessLogEntry
+
+    operator = User.objects.create_superuser(email="drift2@example.org", password="pw")
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(operator)
+    event = Event.objects.filter(contract=plan).first()
+    assert client.get(reverse("admin:contracts_event_change", args=[event.pk])).status_code == 200
+    assert AccessLogEntry.objects.filter(user=operator, patient=plan.patient).count() == 1
+
+
+def test_a_relatives_login_cannot_be_moved_in_the_admin(daughter):
+    from patients.admin import RelativeAdmin
+    from patients.models import Relative
+
+    model_admin = RelativeAdmin(Relative, admin.site)
+    assert "user" in model_admin.get_readonly_fields(request=None, obj=daughter)
