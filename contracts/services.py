@@ -13,7 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from actors.models import Membership
-from patients.models import CareTeamMember, Consent, Patient, Relative
+from patients.access import organisation_serves
+from patients.models import Patient, Relative
 
 from . import days
 from .history import Actor, record_event
@@ -44,16 +45,7 @@ class StaleVersion(Exception):
 
 
 def _on_team(patient_id: int, organisation) -> bool:
-    if organisation is None:
-        return False
-    return (
-        CareTeamMember.objects.filter(
-            patient_id=patient_id, organisation=organisation, active=True
-        ).exists()
-        and Consent.objects.filter(
-            patient_id=patient_id, organisation=organisation, status=Consent.Status.GIVEN
-        ).exists()
-    )
+    return organisation_serves(patient_id, organisation)
 
 
 def _is_relative_writer(actor: Actor, patient_id: int) -> bool:
@@ -90,7 +82,10 @@ def can_update_commitment(actor: Actor, commitment: Commitment) -> bool:
         )
     if kind == Event.ActorKind.RELATIVE:
         if commitment.owner_kind == OwnerKind.RELATIVE:
-            return commitment.owner_relative.user_id == getattr(actor.user, "pk", None)
+            # Their own commitment, and only while the patient lets them write.
+            return commitment.owner_relative.user_id == getattr(
+                actor.user, "pk", None
+            ) and _is_relative_writer(actor, contract.patient_id)
         return commitment.owner_kind == OwnerKind.PATIENT and _is_relative_writer(
             actor, contract.patient_id
         )
@@ -246,6 +241,10 @@ def agree_next_step(
         raise ValidationError({"scheduled_at": _("The next step must be in the future.")})
     purpose = _clean_text(purpose, "purpose", limit=1000)
     organisation = organisation or actor.organisation
+    if organisation is not None and not _on_team(contract.patient_id, organisation):
+        raise ValidationError(
+            {"organisation": _("Choose an organisation on the patient's care team.")}
+        )
     if (
         staff is not None
         and not Membership.objects.filter(

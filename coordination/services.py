@@ -14,23 +14,21 @@ from datetime import date, datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from actors.models import Membership, Organisation, OrganisationKind
+from actors.models import Membership, Organisation, OrganisationKind, Role
 from contracts import days
 from contracts import services as contract_services
 from contracts.history import Actor, record_event
 from contracts.models import Contract, Event, FixedCareContact, NextStep, Notification
 from contracts.services import StaleVersion
 from contracts.tasks import enqueue_on_commit, send_due_task
-from patients.access import patients_visible_to_organisation
-from patients.models import AccessLogEntry, CareTeamMember, Consent, Patient, Relative
+from patients import access
 from patients.models import Channel as PatientChannel
+from patients.models import Patient, Relative
 
 from .models import Admission, DischargeNotice, SipMeeting, SurveyAnswer
-from .queues import by_preference
 
 Kind = DischargeNotice.Kind
 
@@ -47,8 +45,7 @@ class AdmissionChanged(StaleVersion):
 
 
 def _serves(patient_id: int, organisation: Organisation) -> bool:
-    """On the patient's care team with consent: the rule staff access is built on."""
-    return patients_visible_to_organisation(organisation).filter(pk=patient_id).exists()
+    return access.organisation_serves(patient_id, organisation)
 
 
 def _require_unit(actor: Actor, organisation: Organisation, patient_id: int) -> None:
@@ -483,53 +480,11 @@ def assign_care_contact(
 # --- the access log for queue pages ---------------------------------------------------------
 
 
-def log_patients_listed(*, user, memberships, patient_ids) -> list[AccessLogEntry]:
-    """One `search` row per patient a queue page showed, in one insert.
-
-    Written before the page is rendered, so a listing that cannot be logged is not
-    served. The row names the user's organisation that gives access to that patient
-    (a coordinator membership first, as that is the role the queue is used in)."""
-    patient_ids = list(dict.fromkeys(patient_ids))
-    if not patient_ids:
-        return []
-    ranked = by_preference(memberships)
-    rank = {membership.pk: index for index, membership in enumerate(ranked)}
-    by_org = {}
-    for membership in ranked:
-        by_org.setdefault(membership.organisation_id, membership)
-    consented = Consent.objects.filter(
-        patient=OuterRef("patient"),
-        organisation=OuterRef("organisation"),
-        status=Consent.Status.GIVEN,
+def log_patients_listed(*, user, memberships, patient_ids):
+    """A queue page's patients, logged as `search` reads in the coordinator role."""
+    return access.log_patients_listed(
+        user=user, memberships=memberships, patient_ids=patient_ids, prefer_role=Role.COORDINATOR
     )
-    pairs = (
-        CareTeamMember.objects.filter(
-            patient_id__in=patient_ids, organisation_id__in=list(by_org), active=True
-        )
-        .filter(Exists(consented))
-        .values_list("patient_id", "organisation_id")
-    )
-    access = {}
-    for patient_id, organisation_id in pairs:
-        candidate = by_org[organisation_id]
-        best = access.get(patient_id)
-        if best is None or rank[candidate.pk] < rank[best.pk]:
-            access[patient_id] = candidate
-    rows = [
-        AccessLogEntry(
-            user=user,
-            organisation_id=access[patient_id].organisation_id,
-            role=access[patient_id].role,
-            patient_id=patient_id,
-            action=AccessLogEntry.Action.SEARCH,
-        )
-        for patient_id in patient_ids
-        if patient_id in access
-    ]
-    return AccessLogEntry.objects.bulk_create(rows)
-
-
-# --- the survey after a next step -------------------------------------------------------------
 
 
 def _may_answer_for(actor: Actor, patient: Patient) -> bool:

@@ -113,6 +113,60 @@ def patients_visible_to_organisation(organisation):
     return Patient.objects.filter(Exists(on_team), Exists(consented))
 
 
+def organisation_serves(patient_id: int, organisation) -> bool:
+    """On the patient's active care team with consent: the rule every write checks too."""
+    if organisation is None:
+        return False
+    return patients_visible_to_organisation(organisation).filter(pk=patient_id).exists()
+
+
+def log_patients_listed(*, user, memberships, patient_ids, prefer_role=None):
+    """One `search` row per patient a worklist or queue page showed, in one insert.
+
+    A list with names and identity numbers is a read of patient data (PDL). Written
+    before the page is rendered, so a listing that cannot be logged is not served. The
+    row names the user's organisation that gives access to that patient, preferring
+    a membership in `prefer_role` (the role the page is used in)."""
+    patient_ids = list(dict.fromkeys(patient_ids))
+    if not patient_ids:
+        return []
+    ranked = sorted(memberships, key=lambda m: (m.role != prefer_role, m.pk))
+    rank = {membership.pk: index for index, membership in enumerate(ranked)}
+    by_org = {}
+    for membership in ranked:
+        by_org.setdefault(membership.organisation_id, membership)
+    consented = Consent.objects.filter(
+        patient=OuterRef("patient"),
+        organisation=OuterRef("organisation"),
+        status=Consent.Status.GIVEN,
+    )
+    pairs = (
+        CareTeamMember.objects.filter(
+            patient_id__in=patient_ids, organisation_id__in=list(by_org), active=True
+        )
+        .filter(Exists(consented))
+        .values_list("patient_id", "organisation_id")
+    )
+    access = {}
+    for patient_id, organisation_id in pairs:
+        candidate = by_org[organisation_id]
+        best = access.get(patient_id)
+        if best is None or rank[candidate.pk] < rank[best.pk]:
+            access[patient_id] = candidate
+    rows = [
+        AccessLogEntry(
+            user=user,
+            organisation_id=access[patient_id].organisation_id,
+            role=access[patient_id].role,
+            patient_id=patient_id,
+            action=AccessLogEntry.Action.SEARCH,
+        )
+        for patient_id in patient_ids
+        if patient_id in access
+    ]
+    return AccessLogEntry.objects.bulk_create(rows)
+
+
 def log_integration_reads(organisation, client_name: str, patient_ids) -> list[AccessLogEntry]:
     """One access-log row per patient an integration read, in one insert. Called before
     the answer is built, so a read that cannot be logged is not served."""

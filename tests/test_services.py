@@ -409,3 +409,37 @@ def test_events_carry_the_writing_transaction_for_the_change_feed(plan):
         (current,) = cursor.fetchone()
     # The test runs in one transaction, so every event carries its id.
     assert set(plan.events.values_list("txid", flat=True)) == {current}
+
+
+def test_next_step_is_with_an_organisation_on_the_team(plan, doctor, cardiologist, network):
+    with pytest.raises(ValidationError) as error:
+        services.agree_next_step(
+            actor=as_doctor(doctor, network),
+            contract=plan,
+            expected_version=version(plan),
+            scheduled_at=timezone.now() + timedelta(days=5),
+            channel="visit",
+            purpose="Ultraljud",
+            organisation=network["cardiology"],
+            staff=cardiologist,
+        )
+    assert "organisation" in error.value.message_dict
+
+
+def test_relative_cannot_tick_own_commitment_once_access_is_removed(
+    plan, daughter, doctor, network
+):
+    own = services.add_commitment(
+        actor=as_doctor(doctor, network),
+        contract=plan,
+        expected_version=version(plan),
+        what="Handla på lördagar",
+        owner_kind="relative",
+        owner_relative=daughter,
+    )
+    daughter.access = "none"
+    daughter.save()
+    with pytest.raises(PermissionDenied):
+        services.complete_commitment(
+            actor=Actor.relative(daughter.user), commitment=own, expected_version=version(plan)
+        )

@@ -154,3 +154,13 @@ def test_worklist_links_to_the_plan(client, plan, doctor):
     client.force_login(doctor)
     html = client.get(WORKLIST).content.decode()
     assert reverse("contracts:staff_plan", args=[plan.patient_id]) in html
+
+
+def test_listing_patients_on_the_worklist_is_access_logged(client, plan, doctor, network):
+    from patients.models import AccessLogEntry
+
+    client.force_login(doctor)
+    client.get(WORKLIST)
+    entry = AccessLogEntry.objects.get(user=doctor)
+    assert (entry.patient, entry.action) == (plan.patient, AccessLogEntry.Action.SEARCH)
+    assert entry.organisation == network["vardcentral"]
