@@ -76,10 +76,10 @@ def _next_step_reminder(notification, now):
     step: NextStep | None = notification.next_step
     if step is None or step.status != NextStep.Status.PLANNED or step.scheduled_at <= now:
         return None
-    when = {**_when(step.scheduled_at), "place": step.location, "url": settings.SITE_URL}
-    if step.channel == Channel.VISIT and step.location:
-        text = _("Reminder: you have an appointment on %(date)s at %(time)s, at %(place)s.")
-    elif step.channel == Channel.VISIT:
+    # The place stays out: a unit's name can tell whoever reads the phone what the
+    # care is about. The plan, behind the login, says where.
+    when = {**_when(step.scheduled_at), "url": settings.SITE_URL}
+    if step.channel == Channel.VISIT:
         text = _("Reminder: you have an appointment on %(date)s at %(time)s.")
     elif step.channel == Channel.VIDEO:
         text = _("Reminder: you have a video appointment on %(date)s at %(time)s.")
