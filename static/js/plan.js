@@ -22,27 +22,6 @@
     });
   });
 
-  // htmx leaves 4xx answers unswapped by default; ours carry the form with its
-  // messages (400 bad input, 403 refused, 409 changed by someone else).
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    var status = event.detail.xhr.status;
-    if (status === 400 || status === 403 || status === 409) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
-  });
-
-  // Move focus to a conflict or error message so screen readers announce it.
-  document.addEventListener("htmx:afterSwap", function (event) {
-    // With outerHTML the target is the replaced element; its successor has the same id.
-    var id = event.detail.target && event.detail.target.id;
-    var alert = id ? document.querySelector("#" + id + " [role=alert]") : null;
-    if (alert) {
-      alert.setAttribute("tabindex", "-1");
-      alert.focus();
-    }
-  });
-
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", function () { setUpPrint(document); });
   } else {
