@@ -298,6 +298,12 @@ def overdue_commitments(cursor, now: datetime) -> Counter:
         RESPONSIBLE,
         """
         WHERE m.status = 'open' AND m.due_date < %(today)s
+          -- Skip tasks already made before finding who is responsible: a repeat sweep
+          -- then costs one index probe per late commitment (issue 7, make bench).
+          AND NOT EXISTS (
+              SELECT 1 FROM contracts_followuptask done
+              WHERE done.dedupe_key =
+                  'commitment_overdue:' || m.id || ':' || to_char(m.due_date, 'YYYY-MM-DD'))
         """,
     )
     return _tasks_and_tell(cursor, due, {"now": now, "today": timezone.localdate(now)})

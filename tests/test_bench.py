@@ -1,0 +1,69 @@
+"""`manage.py bench` on a handful of plans: it prints its table, and no read's query count
+grows with the plan. No timings are asserted: figures belong in docs/performance.md."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from contracts import demo
+from contracts.models import Commitment, Contract, OwnerKind
+from naravard import bench
+
+pytestmark = pytest.mark.django_db
+
+READS = (
+    "Plan page, staff",
+    "Plan page, patient (/my-plan/)",
+    "API contract read",
+    "API change feed, page 1",
+    "API change feed, deep page",
+)
+
+
+@pytest.fixture
+def bench_views_on(settings):
+    settings.NARAVARD_BENCH_VIEWS = True
+
+
+def run_bench() -> tuple[str, dict]:
+    out = StringIO()
+    figures = bench.run(requests=3, samples=3, writes=0, server=False, out=out.write)
+    return out.getvalue(), {row.what: row.queries for row in figures["reads"]}
+
+
+def test_bench_prints_reads_beside_the_raw_sql_floor(bench_views_on):
+    demo.seed(patients=3, commitments_min=2, commitments_max=4, log=lambda *args: None)
+    out = StringIO()
+    call_command(
+        "bench", "--here", "--no-server", "--patients", "3", "--requests", "3", "--samples", "3",
+        stdout=out,
+    )  # fmt: skip
+    table = out.getvalue()
+    assert "raw SQL" in table and "raw view" in table
+    for read in READS:
+        assert read in table
+    assert "Reminder sweep over" in table
+
+
+def test_bench_query_counts_do_not_grow_with_the_plan(bench_views_on):
+    demo.seed(patients=3, commitments_min=1, commitments_max=1, log=lambda *args: None)
+    _, small = run_bench()
+    # Fifty more commitments on every plan: the same pages must cost the same queries.
+    Commitment.objects.bulk_create(
+        Commitment(contract=contract, owner_kind=OwnerKind.PATIENT, what=f"Walk {n}")
+        for contract in Contract.objects.open()
+        for n in range(50)
+    )
+    _, large = run_bench()
+    assert set(small) == set(READS)
+    assert large == small
+
+
+def test_bench_refuses_sqlite(monkeypatch):
+    monkeypatch.delenv("NARAVARD_BENCH_CHILD", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///db.sqlite3")
+    # Refused before any database is created or the command restarts itself.
+    with pytest.raises(CommandError, match="PostgreSQL"):
+        call_command("bench")
