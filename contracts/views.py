@@ -136,7 +136,7 @@ def _rebind(role, page, form, commitment=None):
     return make_form(role, page, data, commitment)
 
 
-def _default_forms(page) -> dict:
+def _default_forms(page, editing="") -> dict:
     viewer = page.viewer
     if page.contract is None or not viewer.can_write:
         return {}
@@ -146,18 +146,29 @@ def _default_forms(page) -> dict:
         forms["next_step"] = make_form("next_step", page)
         if page.next_step:
             forms["outcome"] = make_form("outcome", page)
-        for group in page.groups:
-            for commitment in group.commitments:
-                if commitment.may_update:
-                    commitment.edit_form = make_form("edit_commitment", page, commitment=commitment)
+        # Only the commitment being edited gets its form (?edit=commitment-ID): each
+        # carries an owner picker listing the whole team, hundreds of options.
+        commitment = _commitment_being_edited(page, editing)
+        if commitment is not None:
+            commitment.edit_form = make_form("edit_commitment", page, commitment=commitment)
     return forms
+
+
+def _commitment_being_edited(page, editing):
+    if not editing.startswith("commitment_"):
+        return None
+    try:
+        commitment = page.find_commitment(int(editing.removeprefix("commitment_")))
+    except ValueError:
+        return None
+    return commitment if commitment is not None and commitment.may_update else None
 
 
 # --- rendering ------------------------------------------------------------------------
 
 
 def _context(page, *, forms=None, **extra):
-    all_forms = _default_forms(page)
+    all_forms = _default_forms(page, extra.get("editing") or "")
     all_forms.update(forms or {})
     for commitment_id, form in (extra.pop("commitment_forms", None) or {}).items():
         commitment = page.find_commitment(commitment_id)
@@ -432,13 +443,25 @@ def add_commitment(request, patient_id):
 
 @login_required
 @never_cache
-@require_POST
+@require_http_methods(["GET", "POST"])
 def change_commitment(request, patient_id, commitment_id):
-    """Change a commitment's text or date, hand it to another owner, or cancel it."""
+    """Change a commitment's text or date, hand it to another owner, or cancel it.
+
+    GET gives the edit form (for htmx just that commitment; `?show=1` closes it)."""
     page = _page_for_write(request, patient_id, staff_only=True)
     commitment = page.find_commitment(commitment_id)
     if commitment is None:
         raise Http404
+    if request.method == "GET":
+        anchor = f"commitment-{commitment.pk}"
+        if not request.htmx:
+            return redirect(f"{page_url(page.viewer, page.patient)}?edit={anchor}#{anchor}")
+        editing = "" if "show" in request.GET else f"commitment_{commitment.pk}"
+        if editing and not commitment.may_update:
+            raise PermissionDenied
+        context = _context(page, editing=editing)
+        context["c"] = commitment
+        return render(request, f"{PLAN}#commitment", context)
 
     def write(actor, form):
         data = form.cleaned_data

@@ -68,6 +68,24 @@ def test_contract_shows_all_four_parts(vc_api, plan, doctor):
     assert response["ETag"] == body["etag"]
 
 
+def test_contract_read_shows_commitments_as_documented(vc_api, plan, daughter):
+    # The read builds commitments as plain dicts for speed; CommitmentOut documents them.
+    from contracts.models import Commitment
+    from contracts.serializers import CommitmentOut
+
+    Commitment.objects.filter(pk=plan.commitments.first().pk).update(
+        owner_kind="relative",
+        owner_relative=plan.patient.relatives.first(),
+        due_date=timezone.localdate(),
+        completed_at=timezone.now(),
+    )
+    body = vc_api.get(f"/api/v1/contracts/{plan.pk}/").json()
+    rows = plan.commitments.select_related("owner_organisation", "owner_staff", "owner_relative")
+    expected = {c.pk: dict(CommitmentOut(c).data) for c in rows}
+    assert {c["id"]: c for c in body["commitments"]} == expected
+    assert "relative" in {c["owner_kind"] for c in body["commitments"]}
+
+
 def test_patient_and_care_team_reads(vc_api, tolvan, network):
     patient = vc_api.get(f"/api/v1/patients/{tolvan.pk}/").json()
     assert patient["identity_number"] == "191212121212"

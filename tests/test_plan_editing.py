@@ -318,6 +318,34 @@ def test_staff_cancel_a_commitment(client, plan, doctor):
     assert ours.status == Commitment.Status.CANCELLED
 
 
+def test_staff_open_a_commitments_edit_form_on_demand(client, plan, doctor):
+    client.force_login(doctor)
+    ours = plan.commitments.get(owner_kind="organisation")
+    page = client.get(reverse("contracts:staff_plan", args=[plan.patient_id])).content.decode()
+    # The page links to each form instead of carrying one per commitment.
+    assert f"?edit=commitment-{ours.pk}#commitment-{ours.pk}" in page
+    assert url("change_commitment", plan, ours.pk) + '" class="stack"' not in page
+
+    plain = client.get(url("change_commitment", plan, ours.pk))
+    assert plain.status_code == 302
+    assert plain["Location"].endswith(f"?edit=commitment-{ours.pk}#commitment-{ours.pk}")
+    page = client.get(plain["Location"]).content.decode()
+    item = page.split(f'id="commitment-{ours.pk}"')[1].split("</li>")[0]
+    assert 'name="owner"' in item and "Se över medicinlistan</textarea>" in item
+
+    fragment = client.get(url("change_commitment", plan, ours.pk), **HTMX).content.decode()
+    assert fragment.strip().startswith(f'<li id="commitment-{ours.pk}"')
+    assert 'name="owner"' in fragment
+    closed = client.get(url("change_commitment", plan, ours.pk) + "?show=1", **HTMX)
+    assert 'name="owner"' not in closed.content.decode()
+
+
+def test_patients_cannot_open_a_commitments_edit_form(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    ours = plan.commitments.get(owner_kind="organisation")
+    assert client.get(url("change_commitment", plan, ours.pk), **HTMX).status_code == 403
+
+
 def test_stale_commitment_change_keeps_my_text(client, plan, doctor, network):
     client.force_login(doctor)
     ours = plan.commitments.get(owner_kind="organisation")

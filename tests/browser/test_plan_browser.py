@@ -82,7 +82,7 @@ def test_home_care_nurse_updates_her_organisations_commitment(
 
     hers = plan.commitments.get(owner_staff=nurse)
     item = page.locator(f"#commitment-{hers.pk}")
-    item.locator("summary").click()
+    item.get_by_role("link", name=re.compile("Change or hand over")).click()
     item.get_by_label("What", exact=True).fill("Hjälpa till med strumporna morgon och kväll")
     assert_accessible(page)
     with post_answer(page):
@@ -146,6 +146,10 @@ def test_staff_plan_and_history_pages_are_accessible(
     page.goto(f"/patients/{plan.patient_id}/plan/")
     # Open every form, so that they are checked too.
     page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    assert_accessible(page)
+    # A commitment's edit form is fetched on demand.
+    ours = plan.commitments.get(owner_kind="organisation")
+    page.goto(f"/patients/{plan.patient_id}/plan/?edit=commitment-{ours.pk}")
     assert_accessible(page)
     page.goto(f"/plan/{plan.patient_id}/history/")
     assert_accessible(page)
