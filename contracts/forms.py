@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from .models import Channel, OwnerKind
+from .models import Channel, ContactPath, OwnerKind
 
 
 class QuickSelect(forms.Select):
@@ -71,6 +71,87 @@ class WhatMattersForm(VersionForm):
 
     def goal_list(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["goals"].splitlines() if line.strip()]
+
+
+class RowsForm(VersionForm):
+    """A list section edited as a whole: the version plus one formset row per item.
+
+    Existing items come first, then a few blank rows; ticking "Remove" drops a row.
+    The service replaces the whole list with the rows that are left."""
+
+    row_formset = None  # set by subclasses
+    rows_prefix = "rows"
+
+    def __init__(self, data=None, *, rows=(), auto_id="id_%s", row_kwargs=None, **kwargs):
+        super().__init__(data, auto_id=auto_id, **kwargs)
+        self.rows = self.row_formset(
+            data,
+            initial=list(rows),
+            prefix=self.rows_prefix,
+            auto_id=auto_id,
+            form_kwargs=row_kwargs or {},
+        )
+
+    def is_valid(self) -> bool:
+        # Both, so that errors show in the version form and in every row at once.
+        return all([super().is_valid(), self.rows.is_valid()])
+
+    def kept_rows(self) -> list[dict]:
+        """The filled-in rows the user did not remove, in page order."""
+        return [
+            row.cleaned_data
+            for row in self.rows.forms
+            if row.cleaned_data
+            and not row.cleaned_data.get("DELETE")
+            and any(row.cleaned_data.get(name) for name in row.fields if name != "DELETE")
+        ]
+
+
+class WarningSignRow(forms.Form):
+    sign = forms.CharField(label=_("If I notice"), required=False, max_length=300)
+    action = forms.CharField(label=_("Then I"), required=False, max_length=300)
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("sign")) != bool(data.get("action")):
+            name = "action" if data.get("sign") else "sign"
+            self.add_error(name, _("Fill in both what you notice and what you do then."))
+        return data
+
+
+class WarningSignsForm(RowsForm):
+    row_formset = forms.formset_factory(WarningSignRow, extra=2, can_delete=True)
+    rows_prefix = "signs"
+
+    def sign_list(self) -> list[tuple[str, str]]:
+        return [(row["sign"], row["action"]) for row in self.kept_rows()]
+
+
+class ContactPathRow(forms.Form):
+    kind = forms.ChoiceField(
+        label=_("Kind"), required=False, choices=[("", _("Choose"))] + ContactPath.Kind.choices
+    )
+    label = forms.CharField(label=_("Name"), required=False, max_length=200)
+    value = forms.CharField(label=_("Number or address"), required=False, max_length=300)
+    hours = forms.CharField(label=_("When"), required=False, max_length=200)
+    organisation = forms.ChoiceField(label=_("Organisation"), required=False)
+
+    def __init__(self, *args, organisation_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organisation"].choices = [("", _("None named"))] + list(organisation_choices)
+
+    def clean(self):
+        data = super().clean()
+        if any(data.get(name) for name in ("kind", "label", "value", "hours", "organisation")):
+            for name in ("kind", "label", "value"):
+                if not data.get(name) and name not in self.errors:
+                    self.add_error(name, _("Fill this in, or remove the row."))
+        return data
+
+
+class ContactPathsForm(RowsForm):
+    row_formset = forms.formset_factory(ContactPathRow, extra=2, can_delete=True)
+    rows_prefix = "paths"
 
 
 class TickForm(VersionForm):

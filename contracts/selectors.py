@@ -334,6 +334,10 @@ class EventWording:
             if args["text"]:
                 return _("%(who)s changed what matters: “%(text)s”") % args
             return _("%(who)s changed what matters.") % args
+        if kind == "warning_signs_changed":
+            return _("%(who)s changed what to look out for.") % args
+        if kind == "contact_paths_changed":
+            return _("%(who)s changed how to reach the care team.") % args
         if kind == "next_step_agreed":
             args["how"] = _channel(after.get("channel"))
             args["when"] = _when(after.get("scheduled_at"))

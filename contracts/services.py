@@ -21,12 +21,14 @@ from .history import Actor, record_event
 from .models import (
     Channel,
     Commitment,
+    ContactPath,
     Contract,
     Event,
     FixedCareContact,
     Goal,
     NextStep,
     OwnerKind,
+    WarningSign,
 )
 
 MAX_TEXT = 5000
@@ -196,6 +198,86 @@ def set_what_matters(
         )
         after["goals"] = cleaned
     _bump(contract, actor, "what_matters_changed", before, after)
+    return contract
+
+
+def _signs_snapshot(contract: Contract) -> list[dict]:
+    return [{"sign": s.sign, "action": s.action} for s in contract.warning_signs.all()]
+
+
+@transaction.atomic
+def set_warning_signs(
+    *, actor: Actor, contract: Contract, expected_version: int, signs: list[tuple[str, str]]
+) -> Contract:
+    """What I keep an eye on (det här ska jag hålla koll på): the whole list, replaced.
+
+    The patient's own self-care knowledge, so the patient side may write it too."""
+    contract = _lock(contract.pk, expected_version)
+    _require(actor, contract, patient_side=True, staff_side=True)
+    cleaned = [
+        (_clean_text(sign, "sign", limit=300), _clean_text(action, "action", limit=300))
+        for sign, action in signs
+    ]
+    before = {"signs": _signs_snapshot(contract)}
+    contract.warning_signs.all().delete()
+    WarningSign.objects.bulk_create(
+        WarningSign(contract=contract, sign=sign, action=action, position=i)
+        for i, (sign, action) in enumerate(cleaned)
+    )
+    after = {"signs": [{"sign": sign, "action": action} for sign, action in cleaned]}
+    _bump(contract, actor, "warning_signs_changed", before, after)
+    return contract
+
+
+def _paths_snapshot(contract: Contract) -> list[dict]:
+    return [
+        {
+            "kind": p.kind,
+            "label": p.label,
+            "value": p.value,
+            "hours": p.hours,
+            "organisation": p.organisation_id,
+        }
+        for p in contract.contact_paths.all()
+    ]
+
+
+@transaction.atomic
+def set_contact_paths(
+    *, actor: Actor, contract: Contract, expected_version: int, paths: list[dict]
+) -> Contract:
+    """How to reach us: web booking, phone, video and so on; the whole list, replaced.
+
+    Each path is a dict with kind, label, value and optionally hours and organisation."""
+    contract = _lock(contract.pk, expected_version)
+    _require(actor, contract, patient_side=False, staff_side=True)
+    rows = []
+    for i, path in enumerate(paths):
+        kind = path.get("kind")
+        if kind not in ContactPath.Kind.values:
+            raise ValidationError({"kind": _("Choose how to get in touch.")})
+        organisation = path.get("organisation")
+        # Only the patient's own care team may be named as the one who answers.
+        if organisation is not None and not _on_team(contract.patient_id, organisation):
+            raise ValidationError(
+                {"organisation": _("Choose an organisation on the patient's care team.")}
+            )
+        rows.append(
+            ContactPath(
+                contract=contract,
+                kind=kind,
+                label=_clean_text(path.get("label"), "label", limit=200),
+                value=_clean_text(path.get("value"), "value", limit=300),
+                hours=_clean_text(path.get("hours"), "hours", required=False, limit=200),
+                organisation=organisation,
+                position=i,
+            )
+        )
+    before = {"paths": _paths_snapshot(contract)}
+    contract.contact_paths.all().delete()
+    ContactPath.objects.bulk_create(rows)
+    after = {"paths": _paths_snapshot(contract)}
+    _bump(contract, actor, "contact_paths_changed", before, after)
     return contract
 
 

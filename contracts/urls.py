@@ -15,6 +15,8 @@ urlpatterns = [
     # Writes and sections, one URL per use case, for all three kinds of viewer.
     path("plan/<int:patient_id>/start/", views.start_plan, name="start_plan"),
     path("plan/<int:patient_id>/what-matters/", views.what_matters, name="what_matters"),
+    path("plan/<int:patient_id>/warning-signs/", views.warning_signs, name="warning_signs"),
+    path("plan/<int:patient_id>/contact-paths/", views.contact_paths, name="contact_paths"),
     path("plan/<int:patient_id>/agree/", views.agree, name="agree"),
     path("plan/<int:patient_id>/next-step/", views.agree_next_step, name="agree_next_step"),
     path("plan/<int:patient_id>/next-step/outcome/", views.record_outcome, name="record_outcome"),

@@ -27,10 +27,12 @@ from .forms import (
     AgreeForm,
     CommitmentEditForm,
     CommitmentForm,
+    ContactPathsForm,
     NextStepForm,
     OutcomeForm,
     StartPlanForm,
     TickForm,
+    WarningSignsForm,
     WhatMattersForm,
     owner_arguments,
     owner_choices,
@@ -50,6 +52,8 @@ ANCHORS = {
     "what_matters": "what-matters",
     "next_step": "next-step",
     "commitments": "commitments",
+    "warning_signs": "warning-signs",
+    "contact_paths": "contact-paths",
 }
 
 
@@ -100,6 +104,27 @@ def make_form(role, page, data=None, commitment=None):
         initial["what_matters"] = contract.what_matters
         initial["goals"] = "\n".join(goal.text for goal in contract.goals.all())
         return WhatMattersForm(data, initial=initial, auto_id="what-matters-%s")
+    if role == "warning_signs":
+        rows = [{"sign": s.sign, "action": s.action} for s in page.contract.warning_signs.all()]
+        return WarningSignsForm(data, rows=rows, initial=initial, auto_id="warning-signs-%s")
+    if role == "contact_paths":
+        rows = [
+            {
+                "kind": p.kind,
+                "label": p.label,
+                "value": p.value,
+                "hours": p.hours,
+                "organisation": str(p.organisation_id or ""),
+            }
+            for p in page.contract.contact_paths.all()
+        ]
+        return ContactPathsForm(
+            data,
+            rows=rows,
+            initial=initial,
+            auto_id="contact-paths-%s",
+            row_kwargs={"organisation_choices": _team_organisations(page)},
+        )
     if role == "new_commitment":
         return CommitmentForm(
             data, owner_choices=owner_choices(page), initial=initial, auto_id="new-commitment-%s"
@@ -129,6 +154,10 @@ def make_form(role, page, data=None, commitment=None):
     raise ValueError(role)
 
 
+def _team_organisations(page) -> list[tuple[str, str]]:
+    return [(str(m.organisation_id), m.organisation.name) for m in page.team]
+
+
 def _rebind(role, page, form, commitment=None):
     """The user's input again, now naming the newer version they have just been shown."""
     data = form.data.copy()
@@ -141,7 +170,12 @@ def _default_forms(page, editing="") -> dict:
     if page.contract is None or not viewer.can_write:
         return {}
     forms = {"what_matters": make_form("what_matters", page)}
+    # The list sections get their forms only while being edited (?edit=warning-signs).
+    if editing == "warning_signs":
+        forms["warning_signs"] = make_form("warning_signs", page)
     if viewer.kind == "staff":
+        if editing == "contact_paths":
+            forms["contact_paths"] = make_form("contact_paths", page)
         forms["new_commitment"] = make_form("new_commitment", page)
         forms["next_step"] = make_form("next_step", page)
         if page.next_step:
@@ -360,22 +394,29 @@ def next_step_ics(request, patient_id=None):
 # --- writes ------------------------------------------------------------------------------
 
 
+def _section_editor(request, patient_id, section, *, staff_only=False):
+    """GET on a section's URL: for htmx its edit form (`?show=1` closes it again);
+    without JavaScript the page, opened at the form."""
+    patient, viewer = get_patient_for(request.user, patient_id)
+    anchor = ANCHORS[section]
+    if not request.htmx:
+        return redirect(f"{page_url(viewer, patient)}?edit={anchor}#{anchor}")
+    page = _page(request, patient, viewer)
+    if page.contract is None:
+        raise Http404
+    editing = "" if "show" in request.GET else section
+    if editing and (not viewer.can_write or (staff_only and viewer.kind != "staff")):
+        raise PermissionDenied
+    return render_plan(request, page, section=section, editing=editing)
+
+
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
 def what_matters(request, patient_id):
     """What matters to me: the edit form (GET) and saving it (POST)."""
     if request.method == "GET":
-        patient, viewer = get_patient_for(request.user, patient_id)
-        if not request.htmx:
-            return redirect(f"{page_url(viewer, patient)}?edit=what-matters#what-matters")
-        page = _page(request, patient, viewer)
-        if page.contract is None:
-            raise Http404
-        editing = "" if "show" in request.GET else "what_matters"
-        if editing and not viewer.can_write:
-            raise PermissionDenied
-        return render_plan(request, page, section="what_matters", editing=editing)
+        return _section_editor(request, patient_id, "what_matters")
 
     page = _page_for_write(request, patient_id)
 
@@ -395,6 +436,72 @@ def what_matters(request, patient_id):
         role="what_matters",
         write=write,
         editing="what_matters",
+    )
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def warning_signs(request, patient_id):
+    """What to look out for and what to do then: the edit form (GET) and saving it (POST)."""
+    if request.method == "GET":
+        return _section_editor(request, patient_id, "warning_signs")
+    page = _page_for_write(request, patient_id)
+
+    def write(actor, form):
+        services.set_warning_signs(
+            actor=actor,
+            contract=page.contract,
+            expected_version=form.cleaned_data["version"],
+            signs=form.sign_list(),
+        )
+
+    return _apply(
+        request,
+        page,
+        section="warning_signs",
+        role="warning_signs",
+        write=write,
+        editing="warning_signs",
+    )
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def contact_paths(request, patient_id):
+    """How to reach us, written by the care team: the edit form (GET) and saving it (POST)."""
+    if request.method == "GET":
+        return _section_editor(request, patient_id, "contact_paths", staff_only=True)
+    page = _page_for_write(request, patient_id, staff_only=True)
+    # Only organisations offered in the form (the care team) are turned back into objects.
+    organisations = {str(m.organisation_id): m.organisation for m in page.team}
+
+    def write(actor, form):
+        paths = [
+            {
+                "kind": row["kind"],
+                "label": row["label"],
+                "value": row["value"],
+                "hours": row["hours"],
+                "organisation": organisations.get(row["organisation"]),
+            }
+            for row in form.kept_rows()
+        ]
+        services.set_contact_paths(
+            actor=actor,
+            contract=page.contract,
+            expected_version=form.cleaned_data["version"],
+            paths=paths,
+        )
+
+    return _apply(
+        request,
+        page,
+        section="contact_paths",
+        role="contact_paths",
+        write=write,
+        editing="contact_paths",
     )
 
 

@@ -459,3 +459,217 @@ def test_patients_cannot_use_staff_controls(client, plan, tolvan):
     )
     assert response.status_code == 403
     assert version(plan) == before
+
+
+# --- warning signs and contact paths --------------------------------------------------
+
+
+def sign_rows(*rows, initial=0, delete=()):
+    """Formset data for the warning-signs form: one dict entry per row."""
+    data = {
+        "signs-TOTAL_FORMS": str(len(rows)),
+        "signs-INITIAL_FORMS": str(initial),
+        "signs-MIN_NUM_FORMS": "0",
+        "signs-MAX_NUM_FORMS": "1000",
+    }
+    for i, (sign, action) in enumerate(rows):
+        data[f"signs-{i}-sign"] = sign
+        data[f"signs-{i}-action"] = action
+        if i in delete:
+            data[f"signs-{i}-DELETE"] = "on"
+    return data
+
+
+def path_rows(*rows):
+    data = {
+        "paths-TOTAL_FORMS": str(len(rows)),
+        "paths-INITIAL_FORMS": "0",
+        "paths-MIN_NUM_FORMS": "0",
+        "paths-MAX_NUM_FORMS": "1000",
+    }
+    for i, row in enumerate(rows):
+        for name, value in row.items():
+            data[f"paths-{i}-{name}"] = value
+    return data
+
+
+def test_patient_opens_the_warning_signs_form_in_place(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    response = client.get(url("warning_signs", plan), **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="warning-signs"')
+    assert 'name="signs-TOTAL_FORMS"' in html
+    assert f'name="version" value="{version(plan)}"' in html
+    # Without JavaScript the same link opens the page at the form.
+    response = client.get(url("warning_signs", plan))
+    assert (
+        response["Location"] == reverse("contracts:my_plan") + "?edit=warning-signs#warning-signs"
+    )
+    page = client.get(response["Location"]).content.decode()
+    assert 'name="signs-0-sign"' in page
+
+
+def test_patient_edits_warning_signs_in_place(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    seen = version(plan)
+    response = client.post(
+        url("warning_signs", plan),
+        {"version": seen, **sign_rows(("Svullna ben", "Ringer vårdcentralen"), ("", ""))},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="warning-signs"')
+    assert "Svullna ben" in html
+    assert json.loads(response["HX-Trigger"]) == {"planVersion": {"from": seen, "to": seen + 1}}
+    assert list(plan.warning_signs.values_list("sign", "action")) == [
+        ("Svullna ben", "Ringer vårdcentralen")
+    ]
+
+
+def test_a_warning_sign_is_removed_without_javascript(client, plan, tolvan):
+    services.set_warning_signs(
+        actor=Actor.patient(tolvan.user),
+        contract=plan,
+        expected_version=version(plan),
+        signs=[("Svullna ben", "Ringer"), ("Yrsel", "Sätter mig")],
+    )
+    client.force_login(tolvan.user)
+    response = client.post(
+        url("warning_signs", plan),
+        {
+            "version": version(plan),
+            **sign_rows(("Svullna ben", "Ringer"), ("Yrsel", "Sätter mig"), initial=2, delete=[0]),
+        },
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("contracts:my_plan") + "#warning-signs"
+    assert list(plan.warning_signs.values_list("sign", flat=True)) == ["Yrsel"]
+
+
+def test_a_half_filled_warning_sign_is_refused_with_a_message(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    before = version(plan)
+    response = client.post(
+        url("warning_signs", plan), {"version": before, **sign_rows(("Svullna ben", ""))}, **HTMX
+    )
+    assert response.status_code == 400
+    assert "errorlist" in response.content.decode()
+    assert version(plan) == before
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_stale_warning_signs_show_the_newer_list_and_keep_mine(
+    client, plan, tolvan, doctor, network, htmx
+):
+    client.force_login(tolvan.user)
+    seen = version(plan)
+    services.set_warning_signs(
+        actor=Actor.staff(doctor, network["vardcentral"]),
+        contract=plan,
+        expected_version=seen,
+        signs=[("Läkarens tecken", "Ring oss")],
+    )
+    events = Event.objects.count()
+    response = client.post(
+        url("warning_signs", plan),
+        {"version": seen, **sign_rows(("Mitt eget tecken", "Vilar"))},
+        **(HTMX if htmx else {}),
+    )
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "Someone else changed this while you were writing." in html
+    assert "Läkarens tecken" in html
+    assert 'value="Mitt eget tecken"' in html
+    assert f'name="version" value="{seen + 1}"' in html
+    assert Event.objects.count() == events
+
+
+def test_reader_cannot_open_or_save_warning_signs(client, plan, daughter):
+    daughter.access = "read"
+    daughter.save()
+    client.force_login(daughter.user)
+    assert client.get(url("warning_signs", plan), **HTMX).status_code == 403
+    response = client.post(
+        url("warning_signs", plan), {"version": version(plan), **sign_rows(("x", "y"))}
+    )
+    assert response.status_code == 403
+    assert plan.warning_signs.count() == 0
+
+
+def test_staff_edit_contact_paths_in_place(client, plan, doctor, network):
+    client.force_login(doctor)
+    form = client.get(url("contact_paths", plan), **HTMX).content.decode()
+    assert "Hemsjukvården Tierp" in form  # the team's organisations are offered
+    assert "Kardiologmottagningen" not in form
+    seen = version(plan)
+    row = {
+        "kind": "phone",
+        "label": "Sjuksköterskan",
+        "value": "0293-123 45",
+        "hours": "Vardagar 8–10",
+        "organisation": str(network["home_health"].pk),
+    }
+    response = client.post(
+        url("contact_paths", plan), {"version": seen, **path_rows(row, {"kind": ""})}, **HTMX
+    )
+    assert response.status_code == 200
+    assert "0293-123 45" in response.content.decode()
+    path = plan.contact_paths.get()
+    assert (path.label, path.organisation) == ("Sjuksköterskan", network["home_health"])
+    assert version(plan) == seen + 1
+
+
+def test_contact_paths_without_javascript_redirect_back(client, plan, doctor):
+    client.force_login(doctor)
+    response = client.get(url("contact_paths", plan))
+    assert response["Location"].endswith("?edit=contact-paths#contact-paths")
+    assert 'name="paths-0-kind"' in client.get(response["Location"]).content.decode()
+    row = {"kind": "web_booking", "label": "1177", "value": "https://www.1177.se"}
+    response = client.post(url("contact_paths", plan), {"version": version(plan), **path_rows(row)})
+    assert response.status_code == 302
+    assert response["Location"] == url("staff_plan", plan) + "#contact-paths"
+    assert plan.contact_paths.get().kind == "web_booking"
+
+
+def test_a_contact_path_without_a_number_is_refused(client, plan, doctor):
+    client.force_login(doctor)
+    before = version(plan)
+    response = client.post(
+        url("contact_paths", plan),
+        {"version": before, **path_rows({"kind": "phone", "label": "Mottagningen"})},
+        **HTMX,
+    )
+    assert response.status_code == 400
+    assert "errorlist" in response.content.decode()
+    assert version(plan) == before
+
+
+def test_stale_contact_paths_keep_my_input(client, plan, doctor, nurse, network):
+    client.force_login(doctor)
+    seen = version(plan)
+    services.set_contact_paths(
+        actor=Actor.staff(nurse, network["home_health"]),
+        contract=plan,
+        expected_version=seen,
+        paths=[{"kind": "phone", "label": "Hemsjukvården", "value": "0293-999 99"}],
+    )
+    row = {"kind": "phone", "label": "Doktorns linje", "value": "0293-111 11"}
+    response = client.post(url("contact_paths", plan), {"version": seen, **path_rows(row)}, **HTMX)
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "0293-999 99" in html
+    assert 'value="Doktorns linje"' in html
+    assert f'name="version" value="{seen + 1}"' in html
+    assert plan.contact_paths.get().label == "Hemsjukvården"
+
+
+def test_patients_cannot_edit_contact_paths(client, plan, tolvan):
+    client.force_login(tolvan.user)
+    assert client.get(url("contact_paths", plan), **HTMX).status_code == 403
+    row = {"kind": "phone", "label": "x", "value": "1"}
+    response = client.post(url("contact_paths", plan), {"version": version(plan), **path_rows(row)})
+    assert response.status_code == 403
+    assert "Edit how to reach us" not in client.get(reverse("contracts:my_plan")).content.decode()
+    assert plan.contact_paths.count() == 0

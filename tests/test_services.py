@@ -443,3 +443,167 @@ def test_relative_cannot_tick_own_commitment_once_access_is_removed(
         services.complete_commitment(
             actor=Actor.relative(daughter.user), commitment=own, expected_version=version(plan)
         )
+
+
+# --- warning signs and contact paths ------------------------------------------------
+
+
+def test_staff_set_warning_signs_and_the_change_is_an_event(plan, doctor, network):
+    seen = version(plan)
+    services.set_warning_signs(
+        actor=as_doctor(doctor, network),
+        contract=plan,
+        expected_version=seen,
+        signs=[("Svullna ben", "Ring vårdcentralen"), ("  Andfådd i vila ", "Ring 1177")],
+    )
+    assert version(plan) == seen + 1
+    assert list(plan.warning_signs.values_list("sign", "action", "position")) == [
+        ("Svullna ben", "Ring vårdcentralen", 0),
+        ("Andfådd i vila", "Ring 1177", 1),
+    ]
+    event = Event.objects.filter(contract=plan).latest("id")
+    assert event.kind == "warning_signs_changed"
+    assert event.before == {"signs": []}
+    assert event.after["signs"][1] == {"sign": "Andfådd i vila", "action": "Ring 1177"}
+
+
+def test_setting_warning_signs_replaces_the_list(plan, tolvan):
+    actor = Actor.patient(tolvan.user)
+    services.set_warning_signs(
+        actor=actor, contract=plan, expected_version=version(plan), signs=[("A", "B"), ("C", "D")]
+    )
+    services.set_warning_signs(
+        actor=actor, contract=plan, expected_version=version(plan), signs=[("C", "D")]
+    )
+    assert list(plan.warning_signs.values_list("sign", flat=True)) == ["C"]
+    event = Event.objects.filter(contract=plan).latest("id")
+    assert event.before == {"signs": [{"sign": "A", "action": "B"}, {"sign": "C", "action": "D"}]}
+
+
+def test_a_stale_warning_sign_change_is_refused(plan, tolvan, doctor, network):
+    seen = version(plan)
+    services.set_what_matters(
+        actor=as_doctor(doctor, network), contract=plan, text="Ny", expected_version=seen
+    )
+    with pytest.raises(services.StaleVersion):
+        services.set_warning_signs(
+            actor=Actor.patient(tolvan.user), contract=plan, expected_version=seen, signs=[]
+        )
+
+
+def test_a_warning_sign_needs_both_sign_and_action(plan, tolvan):
+    before = version(plan)
+    with pytest.raises(ValidationError):
+        services.set_warning_signs(
+            actor=Actor.patient(tolvan.user),
+            contract=plan,
+            expected_version=before,
+            signs=[("Svullna ben", " ")],
+        )
+    assert version(plan) == before
+
+
+def test_relative_with_write_access_sets_warning_signs(plan, daughter):
+    services.set_warning_signs(
+        actor=Actor.relative(daughter.user),
+        contract=plan,
+        expected_version=version(plan),
+        signs=[("Förvirrad", "Ring mig")],
+    )
+    assert plan.warning_signs.count() == 1
+
+
+def test_relative_with_read_access_cannot_set_warning_signs(plan, daughter):
+    daughter.access = "read"
+    daughter.save()
+    with pytest.raises(PermissionDenied):
+        services.set_warning_signs(
+            actor=Actor.relative(daughter.user),
+            contract=plan,
+            expected_version=version(plan),
+            signs=[("x", "y")],
+        )
+
+
+def phone_path(organisation=None, **changes):
+    path = {
+        "kind": "phone",
+        "label": "Sjuksköterskan",
+        "value": "0293-123 45",
+        "hours": "Vardagar 8–10",
+        "organisation": organisation,
+    }
+    path.update(changes)
+    return path
+
+
+def test_staff_set_contact_paths_and_the_change_is_an_event(plan, doctor, network):
+    seen = version(plan)
+    services.set_contact_paths(
+        actor=as_doctor(doctor, network),
+        contract=plan,
+        expected_version=seen,
+        paths=[
+            phone_path(network["vardcentral"]),
+            {"kind": "web_booking", "label": "1177", "value": "https://www.1177.se"},
+        ],
+    )
+    assert version(plan) == seen + 1
+    paths = list(plan.contact_paths.all())
+    assert [(p.kind, p.position, p.organisation) for p in paths] == [
+        ("phone", 0, network["vardcentral"]),
+        ("web_booking", 1, None),
+    ]
+    event = Event.objects.filter(contract=plan).latest("id")
+    assert event.kind == "contact_paths_changed"
+    assert event.before == {"paths": []}
+    assert event.after["paths"][0]["organisation"] == network["vardcentral"].pk
+
+
+def test_patient_cannot_set_contact_paths(plan, tolvan):
+    with pytest.raises(PermissionDenied):
+        services.set_contact_paths(
+            actor=Actor.patient(tolvan.user),
+            contract=plan,
+            expected_version=version(plan),
+            paths=[phone_path()],
+        )
+
+
+def test_a_contact_path_needs_a_known_kind_and_a_value(plan, doctor, network):
+    actor = as_doctor(doctor, network)
+    for bad in (phone_path(kind="fax"), phone_path(value="  ")):
+        with pytest.raises(ValidationError):
+            services.set_contact_paths(
+                actor=actor, contract=plan, expected_version=version(plan), paths=[bad]
+            )
+    assert plan.contact_paths.count() == 0
+
+
+def test_a_contact_path_organisation_must_be_on_the_team(plan, doctor, network):
+    with pytest.raises(ValidationError) as refused:
+        services.set_contact_paths(
+            actor=as_doctor(doctor, network),
+            contract=plan,
+            expected_version=version(plan),
+            paths=[phone_path(network["cardiology"])],
+        )
+    assert "organisation" in refused.value.error_dict
+    assert plan.contact_paths.count() == 0
+
+
+def test_the_history_names_warning_sign_and_contact_path_changes(plan, doctor, network, tolvan):
+    from contracts.selectors import EventWording
+
+    services.set_warning_signs(
+        actor=Actor.patient(tolvan.user), contract=plan, expected_version=version(plan), signs=[]
+    )
+    services.set_contact_paths(
+        actor=as_doctor(doctor, network), contract=plan, expected_version=version(plan), paths=[]
+    )
+    events = list(Event.objects.filter(contract=plan).order_by("-id")[:2])
+    sentences = [s for _, s in EventWording(tolvan, None).all(events)]
+    assert sentences == [
+        "Doris Doktor, Vårdcentralen Tierp, changed how to reach the care team.",
+        "Tolvan Tolvansson changed what to look out for.",
+    ]
