@@ -237,10 +237,10 @@ class CommitmentOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-# The plan's commitments are most of a contract read (10–100 per plan). Building them
-# as plain dicts instead of through CommitmentOut takes a fifth off an API contract read
-# (`make bench`); CommitmentOut still documents them, and tests/test_api_reads.py checks
-# that both give the same JSON.
+# The plan's commitments are most of a contract (10–100 per plan), so ContractOut builds
+# them as plain dicts rather than through CommitmentOut, which still documents them. The API
+# views go further and build the whole plan from plain rows (contract_out, below);
+# tests/test_api_reads.py checks that all of these give the same JSON.
 _DATE = serializers.DateField()
 _DATETIME = serializers.DateTimeField()
 
@@ -421,3 +421,178 @@ class ChangesOut(serializers.Serializer):
     patients = serializers.ListField(child=serializers.IntegerField())
     next_cursor = serializers.CharField(allow_null=True)
     has_more = serializers.BooleanField()
+
+
+# --- the whole plan from plain rows ---------------------------------------------------------
+
+# Profiling an API contract read showed most of it in building model instances for the
+# prefetched parts (with their joined owners) and in ContractOut's per-field machinery.
+# The contract reads instead fetch each part as plain rows (`values()` with these columns)
+# and shape them here. ContractOut still documents the shape; tests/test_api_reads.py
+# checks that both give the same JSON.
+
+
+def _ref_columns(prefix: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{prefix}__{name}" for name in names)
+
+
+def _org_columns(prefix):
+    return _ref_columns(prefix, ("id", "name", "kind", "hsa_id"))
+
+
+def _staff_columns(prefix):
+    return _ref_columns(prefix, ("id", "first_name", "last_name"))
+
+
+PART_COLUMNS = {
+    "goals": ("contract_id", "id", "text", "position", "achieved_at"),
+    "next_steps": (
+        *("contract_id", "id", "scheduled_at", "channel", "location", "with_whom", "purpose"),
+        *("status", "outcome", "outcome_recorded_at", "follows_id"),
+        *_org_columns("organisation"),
+        *_staff_columns("staff"),
+    ),
+    "commitments": (
+        *("contract_id", "id", "what", "owner_kind", "due_date", "status", "completed_at"),
+        "created_at",
+        *_org_columns("owner_organisation"),
+        *_staff_columns("owner_staff"),
+        *_ref_columns("owner_relative", ("id", "name", "relation")),
+    ),
+    "care_contacts": (
+        *("contract_id", "id", "started_on", "ended_on", "how_to_reach"),
+        *_org_columns("organisation"),
+        *_staff_columns("staff"),
+    ),
+    "warning_signs": ("contract_id", "id", "sign", "action"),
+    "contact_paths": (
+        *("contract_id", "id", "kind", "label", "value", "hours", "organisation_id"),
+    ),
+}
+
+
+def _org_row(row, prefix):
+    if row[f"{prefix}__id"] is None:
+        return None
+    return {
+        "id": row[f"{prefix}__id"],
+        "name": str(row[f"{prefix}__name"]),
+        "kind": str(row[f"{prefix}__kind"]),
+        "hsa_id": _text(row[f"{prefix}__hsa_id"]),
+    }
+
+
+def _staff_row(row, prefix):
+    if row[f"{prefix}__id"] is None:
+        return None
+    # As User.get_full_name() gives it.
+    name = f"{row[f'{prefix}__first_name']} {row[f'{prefix}__last_name']}".strip()
+    return {"id": row[f"{prefix}__id"], "name": name}
+
+
+def _relative_row(row, prefix):
+    if row[f"{prefix}__id"] is None:
+        return None
+    return {
+        "id": row[f"{prefix}__id"],
+        "name": str(row[f"{prefix}__name"]),
+        "relation": str(row[f"{prefix}__relation"]),
+    }
+
+
+def _goal_row(row) -> dict:
+    return {
+        "id": row["id"],
+        "text": str(row["text"]),
+        "position": row["position"],
+        "achieved_at": _when(_DATETIME, row["achieved_at"]),
+    }
+
+
+def _next_step_row(row) -> dict:
+    return {
+        "id": row["id"],
+        "contract": row["contract_id"],
+        "scheduled_at": _when(_DATETIME, row["scheduled_at"]),
+        "channel": str(row["channel"]),
+        "location": str(row["location"]),
+        "organisation": _org_row(row, "organisation"),
+        "staff": _staff_row(row, "staff"),
+        "with_whom": str(row["with_whom"]),
+        "purpose": str(row["purpose"]),
+        "status": str(row["status"]),
+        "outcome": str(row["outcome"]),
+        "outcome_recorded_at": _when(_DATETIME, row["outcome_recorded_at"]),
+        "follows": row["follows_id"],
+    }
+
+
+def _commitment_row(row) -> dict:
+    return {
+        "id": row["id"],
+        "contract": row["contract_id"],
+        "what": str(row["what"]),
+        "owner_kind": str(row["owner_kind"]),
+        "owner_organisation": _org_row(row, "owner_organisation"),
+        "owner_staff": _staff_row(row, "owner_staff"),
+        "owner_relative": _relative_row(row, "owner_relative"),
+        "due_date": _when(_DATE, row["due_date"]),
+        "status": str(row["status"]),
+        "completed_at": _when(_DATETIME, row["completed_at"]),
+        "created_at": _when(_DATETIME, row["created_at"]),
+    }
+
+
+def _care_contact_row(row) -> dict:
+    return {
+        "id": row["id"],
+        "staff": _staff_row(row, "staff"),
+        "organisation": _org_row(row, "organisation"),
+        "started_on": _when(_DATE, row["started_on"]),
+        "ended_on": _when(_DATE, row["ended_on"]),
+        "how_to_reach": str(row["how_to_reach"]),
+    }
+
+
+def _warning_sign_row(row) -> dict:
+    return {"id": row["id"], "sign": str(row["sign"]), "action": str(row["action"])}
+
+
+def _contact_path_row(row) -> dict:
+    return {
+        "id": row["id"],
+        "kind": str(row["kind"]),
+        "label": str(row["label"]),
+        "value": str(row["value"]),
+        "hours": str(row["hours"]),
+        "organisation": row["organisation_id"],
+    }
+
+
+def contract_out(contract, parts: dict) -> dict:
+    """The plan as ContractOut shows it: `contract` a model row, `parts` its rows per part
+    (PART_COLUMNS), in the order the parts' models sort them."""
+    steps = parts["next_steps"]
+    planned = [row for row in steps if row["status"] == NextStep.Status.PLANNED]
+    current = [row for row in parts["care_contacts"] if row["ended_on"] is None]
+    return {
+        "id": contract.id,
+        "patient": contract.patient_id,
+        "status": str(contract.status),
+        "version": contract.version,
+        "etag": contract_etag(contract),
+        "what_matters": str(contract.what_matters),
+        "goals": [_goal_row(row) for row in parts["goals"]],
+        "next_step": _next_step_row(planned[0]) if planned else None,
+        "next_steps": [_next_step_row(row) for row in steps],
+        "commitments": [_commitment_row(row) for row in parts["commitments"]],
+        "fixed_care_contact": _care_contact_row(current[0]) if current else None,
+        "warning_signs": [_warning_sign_row(row) for row in parts["warning_signs"]],
+        "contact_paths": [_contact_path_row(row) for row in parts["contact_paths"]],
+        "agreed_version": contract.agreed_version,
+        "agreed_at": _when(_DATETIME, contract.agreed_at),
+        "changed_since_agreed": bool(contract.changed_since_agreed),
+        "review_due": _when(_DATE, contract.review_due),
+        "created_at": _when(_DATETIME, contract.created_at),
+        "updated_at": _when(_DATETIME, contract.updated_at),
+    }

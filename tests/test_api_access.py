@@ -1,9 +1,13 @@
 """Who may use the integrator API: OAuth2 client credentials, scopes, and the access matrix."""
 
 import base64
+from datetime import timedelta
 
 import pytest
 from api_fixtures import Api, _fresh_rate_limits, cardiology_api, integrations, issue_token, vc_api
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from oauth2_provider.models import AccessToken
 from personas import SYSTEM
 
@@ -167,6 +171,35 @@ def test_a_deactivated_integration_is_refused(integrations, plan):
     token = issue_token(client)
     deactivate_api_client(client)
     assert Api(token).get(f"/api/v1/contracts/{plan.pk}/").status_code == 401
+
+
+def test_an_inactive_integration_with_a_live_token_is_refused(integrations, plan):
+    # The client row is loaded with the token; `active` is still checked on every request.
+    client = integrations["vardcentral"]
+    token = issue_token(client)
+    type(client).objects.filter(pk=client.pk).update(active=False)
+    assert Api(token).get(f"/api/v1/contracts/{plan.pk}/").status_code == 401
+
+
+def test_a_token_of_an_application_without_an_integration_is_refused(integrations, plan):
+    client = integrations["vardcentral"]
+    token = issue_token(client)
+    client.delete()  # the OAuth application and its token stay
+    assert Api(token).get(f"/api/v1/contracts/{plan.pk}/").status_code == 401
+
+
+def test_an_expired_token_is_refused(integrations, plan):
+    token = issue_token(integrations["vardcentral"])
+    AccessToken.objects.update(expires=timezone.now() - timedelta(seconds=1))
+    assert Api(token).get(f"/api/v1/contracts/{plan.pk}/").status_code == 401
+
+
+def test_authentication_loads_token_and_integration_in_one_query(vc_api, plan):
+    with CaptureQueriesContext(connection) as reading:
+        assert vc_api.get(f"/api/v1/contracts/{plan.pk}/").status_code == 200
+    auth = [q["sql"] for q in reading.captured_queries if "actors_apiclient" in q["sql"]]
+    assert len(auth) == 1
+    assert "oauth2_provider_accesstoken" in auth[0]
 
 
 def test_client_credentials_token_from_the_token_endpoint_works(network, plan):

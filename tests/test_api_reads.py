@@ -86,6 +86,45 @@ def test_contract_read_shows_commitments_as_documented(vc_api, plan, daughter):
     assert "relative" in {c["owner_kind"] for c in body["commitments"]}
 
 
+def test_contract_read_shows_the_whole_plan_as_documented(vc_api, plan, daughter, doctor, network):
+    # The read builds the plan from plain rows for speed; ContractOut documents it.
+    from contracts.api import with_parts
+    from contracts.models import Commitment, Contract
+    from contracts.serializers import ContractOut
+
+    as_doctor = Actor.staff(doctor, network["vardcentral"])
+    services.set_what_matters(
+        actor=as_doctor,
+        contract=plan,
+        text="Att kunna gå till affären själv.",
+        goals=["Gå till affären", "Baka bullar"],
+        expected_version=version(plan),
+    )
+    services.set_warning_signs(
+        actor=as_doctor,
+        contract=plan,
+        expected_version=version(plan),
+        signs=[("Svullna ben", "Ring vårdcentralen")],
+    )
+    services.set_contact_paths(
+        actor=as_doctor,
+        contract=plan,
+        expected_version=version(plan),
+        paths=[{"kind": "phone", "label": "Vårdcentralen", "value": "010-123 45 67"}],
+    )
+    Commitment.objects.filter(pk=plan.commitments.first().pk).update(
+        owner_kind="relative", owner_relative=plan.patient.relatives.first()
+    )
+    body = vc_api.get(f"/api/v1/contracts/{plan.pk}/").json()
+    expected = ContractOut(with_parts(Contract.objects.filter(pk=plan.pk)).get()).data
+    assert body == expected
+    filled = ("goals", "next_steps", "commitments", "warning_signs", "contact_paths")
+    assert all(body[part] for part in filled), {part: len(body[part]) for part in filled}
+    assert body["next_step"] and body["fixed_care_contact"]
+    listed = vc_api.get(f"/api/v1/contracts/?patient={plan.patient_id}").json()["results"]
+    assert listed == [expected]
+
+
 def test_patient_and_care_team_reads(vc_api, tolvan, network):
     patient = vc_api.get(f"/api/v1/patients/{tolvan.pk}/").json()
     assert patient["identity_number"] == "191212121212"
