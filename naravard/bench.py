@@ -31,6 +31,8 @@ from django.utils import timezone
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/naravard_bench"
 BENCH_CLIENTS = 4
+# What a run can measure (`manage.py bench --only`).
+PARTS = frozenset({"pages", "api", "writes", "sweep"})
 
 
 # --- the database ------------------------------------------------------------------------
@@ -200,10 +202,7 @@ def in_process_token(client_id: str, secret: str) -> str:
 # --- reads -------------------------------------------------------------------------------
 
 
-def bench_reads(cast: Cast, requests: int) -> list[Row]:
-    from naravard import bench_views
-    from naravard.api import encode_cursor
-
+def bench_reads(cast: Cast, requests: int, parts=PARTS) -> list[Row]:
     pick = [i % len(cast.contracts) for i in range(requests)]
     staff = local_client()
     staff.force_login(cast.nurse)
@@ -218,6 +217,18 @@ def bench_reads(cast: Cast, requests: int) -> list[Row]:
 
     def raw_sql(sql, params):
         return lambda: raw.execute(sql, params).fetchone()
+
+    rows = []
+    if "pages" in parts:
+        rows += bench_pages(cast, pick, staff, patient_clients, raw_sql)
+    if "api" in parts:
+        rows += bench_api(cast, pick, requests, api, raw, raw_sql)
+    raw.close()
+    return rows
+
+
+def bench_pages(cast, pick, staff, patient_clients, raw_sql) -> list[Row]:
+    from naravard import bench_views
 
     rows = []
     # Plan page, staff and patient, beside the raw plan query and raw plan view.
@@ -237,7 +248,14 @@ def bench_reads(cast: Cast, requests: int) -> list[Row]:
     for row in (staff_page, patient_page):
         row.floor_sql, row.floor_view = floor_sql, floor_view
         rows.append(row)
+    return rows
 
+
+def bench_api(cast, pick, requests, api, raw, raw_sql) -> list[Row]:
+    from naravard import bench_views
+    from naravard.api import encode_cursor
+
+    rows = []
     # One contract through the API.
     detail = timed(
         "API contract read",
@@ -268,7 +286,6 @@ def bench_reads(cast: Cast, requests: int) -> list[Row]:
         url = f"/bench/changes/{org}/?txid={cursor[0]}&id={cursor[1]}&limit=100"
         row.floor_view = timed("", [lambda u=url: ok(api.get(u))] * requests)
         rows.append(row)
-    raw.close()
     return rows
 
 
@@ -448,7 +465,7 @@ def read_table(rows: list[Row]) -> list[str]:
     return lines
 
 
-def run(*, requests: int, samples: int, writes: int, server: bool, out) -> dict:
+def run(*, requests: int, samples: int, writes: int, parts=PARTS, out) -> dict:
     """Measure everything on the data in the current database and print the table."""
     from contracts.models import Commitment, Contract
 
@@ -457,15 +474,17 @@ def run(*, requests: int, samples: int, writes: int, server: bool, out) -> dict:
         f"{Commitment.objects.count():,} commitments. PostgreSQL {connection.pg_version}."
     )
     cast = sample_cast(samples)
-    with override_settings(ROOT_URLCONF="naravard.bench_urls"):
-        rows = bench_reads(cast, requests)
-    out("")
-    out(f"Reads: server time in-process (Django test Client), {requests} requests each,")
-    out(f"over {len(cast.contracts)} sample plans; ratios are medians over the floor.")
-    for line in read_table(rows):
-        out(line)
-    figures = {"reads": rows}
-    if server:
+    figures = {}
+    if parts & {"pages", "api"}:
+        with override_settings(ROOT_URLCONF="naravard.bench_urls"):
+            rows = bench_reads(cast, requests, parts)
+        out("")
+        out(f"Reads: server time in-process (Django test Client), {requests} requests each,")
+        out(f"over {len(cast.contracts)} sample plans; ratios are medians over the floor.")
+        for line in read_table(rows):
+            out(line)
+        figures["reads"] = rows
+    if "writes" in parts:
         result = bench_writes(cast, writes)
         out("")
         out(
@@ -476,6 +495,8 @@ def run(*, requests: int, samples: int, writes: int, server: bool, out) -> dict:
             f"other errors: {len(result.errors)}"
         )
         figures["writes"] = result
+    if "sweep" not in parts:
+        return figures
     first, repeat, contracts = bench_sweep()
     measured = "measured" if contracts >= 1_000_000 else "extrapolated linearly"
     out("")

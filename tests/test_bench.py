@@ -29,7 +29,9 @@ def bench_views_on(settings):
 
 def run_bench() -> tuple[str, dict]:
     out = StringIO()
-    figures = bench.run(requests=3, samples=3, writes=0, server=False, out=out.write)
+    figures = bench.run(
+        requests=3, samples=3, writes=0, parts={"pages", "api", "sweep"}, out=out.write
+    )
     return out.getvalue(), {row.what: row.queries for row in figures["reads"]}
 
 
@@ -67,3 +69,17 @@ def test_bench_refuses_sqlite(monkeypatch):
     # Refused before any database is created or the command restarts itself.
     with pytest.raises(CommandError, match="PostgreSQL"):
         call_command("bench")
+
+
+def test_bench_measures_only_what_it_is_asked(bench_views_on):
+    demo.seed(patients=3, commitments_min=2, commitments_max=4, log=lambda *args: None)
+    out = StringIO()
+    call_command(
+        "bench", "--here", "--only", "api", "--patients", "3", "--requests", "3",
+        "--samples", "3", stdout=out,
+    )  # fmt: skip
+    table = out.getvalue()
+    assert "API contract read" in table
+    assert "Plan page, staff" not in table and "Reminder sweep over" not in table
+    with pytest.raises(CommandError, match="--only"):
+        call_command("bench", "--here", "--only", "everything", stdout=StringIO())

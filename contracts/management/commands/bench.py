@@ -31,6 +31,11 @@ class Command(BaseCommand):
             "--no-server", action="store_true", help="Skip the write test on a real server."
         )
         parser.add_argument(
+            "--only",
+            default="pages,api,writes,sweep",
+            help="What to measure, comma-separated: pages, api, writes, sweep (default: all).",
+        )
+        parser.add_argument(
             "--here",
             action="store_true",
             help="Use the database Django is set up with now (tests), not a bench database.",
@@ -45,6 +50,11 @@ class Command(BaseCommand):
             raise CommandError("make bench needs PostgreSQL; this database is SQLite.")
         if not 1 <= options["patients"] <= 1_000_000:
             raise CommandError("--patients must be between 1 and 1,000,000.")
+        only = {part.strip() for part in options["only"].split(",") if part.strip()}
+        if not only or only - bench.PARTS:
+            raise CommandError(f"--only takes some of: {', '.join(sorted(bench.PARTS))}.")
+        if options["no_server"]:
+            only.discard("writes")
         if not options["here"]:
             call_command("migrate", verbosity=0)
         from patients.models import Patient
@@ -65,7 +75,7 @@ class Command(BaseCommand):
             requests=options["requests"],
             samples=options["samples"],
             writes=options["writes"],
-            server=not options["no_server"],
+            parts=only,
             out=self.stdout.write,
         )
 
