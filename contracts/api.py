@@ -5,11 +5,14 @@ one access-log row per patient before the answer is built; every write calls one
 with the integration as the actor. Reads carry the contract's ETag; writes need If-Match.
 """
 
+import json
 from urllib.parse import urlencode
 
 from django.db import connection, transaction
 from django.db.models import Prefetch
 from django.db.models.expressions import RawSQL
+from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
@@ -30,8 +33,8 @@ from naravard.api import (
 from patients.access import log_integration_reads, patients_visible_to_organisation
 from patients.models import CareTeamMember, Consent, Relative
 
+from . import api_reads, services
 from . import serializers as s
-from . import services
 from .models import (
     Commitment,
     ContactPath,
@@ -241,12 +244,31 @@ class ContractList(ReadView):
 class ContractDetail(ReadView):
     @extend_schema(responses={200: s.ContractOut, 304: None, **NOT_FOUND})
     def get(self, request, pk):
+        if api_reads.is_available():
+            return self.get_in_one_statement(request, pk)
         contract = get_contract(self.integrator.organisation, pk)
         self.log_reads([contract.patient_id])
-        etag = contract_etag(contract)
-        if etag in request.headers.get("If-None-Match", ""):
+        if contract_etag(contract) in request.headers.get("If-None-Match", ""):
             return with_etag(Response(status=304), contract)
         return with_etag(Response(contracts_out([contract])[0]), contract)
+
+    def get_in_one_statement(self, request, pk):
+        """PostgreSQL: access check, log row and body in one statement (api_reads)."""
+        integrator = self.integrator
+        found = api_reads.read_contract(
+            integrator.organisation, integrator.client.name, pk, timezone.now()
+        )
+        if found is None:
+            raise exceptions.NotFound()
+        version, body = found
+        etag = contract_etag(Contract(pk=pk, version=version))
+        if etag in request.headers.get("If-None-Match", ""):
+            response = HttpResponse(status=304)
+        else:
+            # Already JSON, shaped as ContractOut: sent as it is, not parsed and re-encoded.
+            response = HttpResponse(body, content_type="application/json")
+        response["ETag"] = etag
+        return response
 
 
 class WriteView(ReadView):
@@ -531,6 +553,8 @@ class Changes(ReadView):
     @extend_schema(parameters=[s.ChangesParams], responses=s.ChangesOut)
     def get(self, request):
         params = self.valid_params(s.ChangesParams)
+        if api_reads.is_available():
+            return self.get_in_one_statement(params)
         fields, kinds, cut = feed_order()
         events = Event.objects.filter(
             patient__in=patients_visible_to_organisation(self.integrator.organisation), **cut
@@ -553,6 +577,25 @@ class Changes(ReadView):
                 "has_more": has_more,
             }
         )
+
+    def get_in_one_statement(self, params):
+        """PostgreSQL: the page, its log rows and its JSON in one statement (api_reads),
+        with the same (txid, id) order and cut as feed_order()."""
+        since = params.get("since")
+        after = decode_cursor(since, ("int", "int"), "since") if since else (0, 0)
+        integrator = self.integrator
+        events, contracts, patients, last, has_more = api_reads.read_changes(
+            integrator.organisation, integrator.client.name, after, params["limit"], timezone.now()
+        )
+        head = {
+            "contracts": contracts,
+            "patients": patients,
+            "next_cursor": encode_cursor(list(last)) if last else since,
+            "has_more": has_more,
+        }
+        # The events are JSON already; the rest is small. Same keys as ChangesOut.
+        body = '{"events":' + events + "," + json.dumps(head, separators=(",", ":"))[1:]
+        return HttpResponse(body, content_type="application/json")
 
 
 # --- docs and unknown paths ------------------------------------------------------------------

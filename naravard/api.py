@@ -15,11 +15,11 @@ import operator
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property, reduce
+from functools import cache, cached_property, reduce
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
 from django.db.models import Q
 from django.http import Http404
 from django.urls import path
@@ -28,8 +28,7 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider import views as oauth_views
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
-from oauth2_provider.models import get_access_token_model
-from oauth2_provider.settings import oauth2_settings
+from oauth2_provider.models import get_access_token_model, get_application_model
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -39,7 +38,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView, set_rollback
 
-from actors.models import ApiClient
+from actors.models import ApiClient, Organisation
+from naravard.dbutil import PreparedStatement
 
 log = logging.getLogger(__name__)
 
@@ -79,56 +79,103 @@ class Integrator:
         return Actor.integration(self.client.organisation, label=self.client.name)
 
 
-class ClientTokenValidator(oauth2_settings.OAUTH2_VALIDATOR_CLASS):
-    """The toolkit's validator, loading the token's ApiClient and organisation with it.
-
-    Every API request needs all three; the toolkit loads the token (and application) in one
-    query and the ApiClient took a second. Expiry, scopes and revocation are still checked
-    by the toolkit on the row loaded here."""
-
-    def _load_access_token(self, token):
-        # As the toolkit looks tokens up: by the SHA-256 checksum it stores (tokens are
-        # hashed at rest), with more related rows in the same join.
-        checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
-        return (
-            get_access_token_model()
-            .objects.select_related("application__api_client__organisation", "user")
-            .filter(token_checksum=checksum)
-            .first()
-        )
+def _select_list(model, alias: str) -> tuple[list, str]:
+    fields = model._meta.concrete_fields
+    return list(fields), ", ".join(f'{alias}."{f.column}"' for f in fields)
 
 
-def _oauthlib_core():
-    server = oauth2_settings.OAUTH2_SERVER_CLASS(
-        ClientTokenValidator(), **oauth2_settings.server_kwargs
+def _from_row(model, fields, values):
+    """A model instance from its columns, converted as the ORM converts them (JSON...)."""
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+    return model.from_db("default", [field.attname for field in fields], values)
+
+
+@cache
+def _token_lookup() -> tuple[PreparedStatement, list]:
+    """The statement that loads a bearer token with its application, ApiClient and
+    organisation, and each model's share of the row (built once, from the models)."""
+    token_model, application_model = get_access_token_model(), get_application_model()
+    joined = [(token_model, "t"), (application_model, "a"), (ApiClient, "c"), (Organisation, "o")]
+    shares, columns = [], []
+    for model, alias in joined:
+        fields, select = _select_list(model, alias)
+        shares.append((model, fields))
+        columns.append(select)
+    # Table and column names come from the models; the checksum is a parameter.
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {token_model._meta.db_table} t "  # noqa: S608
+        f"LEFT JOIN {application_model._meta.db_table} a ON a.id = t.application_id "
+        f"LEFT JOIN {ApiClient._meta.db_table} c ON c.application_id = a.id "
+        f"LEFT JOIN {Organisation._meta.db_table} o ON o.id = c.organisation_id "
+        "WHERE t.token_checksum = %(checksum)s"
     )
-    return oauth2_settings.OAUTH2_BACKEND_CLASS(server)
+    return PreparedStatement(sql), shares
+
+
+def load_token(token: str):
+    """(access token, application, ApiClient, organisation) for a bearer token, or None.
+
+    As django-oauth-toolkit looks tokens up (by the SHA-256 checksum it stores: tokens are
+    hashed at rest), but in one statement with the rows every API request needs; built
+    with `Model.from_db`, not the ORM's query machinery, which cost five times the query."""
+    statement, shares = _token_lookup()
+    row = statement.fetchone({"checksum": hashlib.sha256(token.encode("utf-8")).hexdigest()})
+    if row is None:
+        return None
+    objects, start = [], 0
+    for model, fields in shares:
+        values = row[start : start + len(fields)]
+        start += len(fields)
+        objects.append(None if values[0] is None else _from_row(model, fields, values))
+    return tuple(objects)
+
+
+def bearer_token(request) -> str | None:
+    """The token of an `Authorization: Bearer` header. A token anywhere else (the URL, a
+    form field) is not looked at: URLs end up in logs (OAuth 2.0 Security BCP, RFC 9700)."""
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
 
 
 class ClientCredentialsAuthentication(OAuth2Authentication):
-    """A bearer token from the client-credentials grant, resolved to an active ApiClient."""
+    """A bearer token from the client-credentials grant, resolved to an active ApiClient.
+
+    Checks what django-oauth-toolkit's resource server checks (the token exists, has not
+    expired, is meant for this resource, its application is usable), then that it belongs
+    to an active integration. Scopes are checked per method by HasClientScope."""
 
     def authenticate(self, request):
-        # OAuth2Authentication.authenticate with our validator (one query, not two).
-        try:
-            valid, oauth_request = _oauthlib_core().verify_request(request, scopes=[])
-        except ValueError as error:
-            if str(error) == "Invalid hex encoding in query string.":
-                raise SuspiciousOperation(error) from error
-            raise
-        if not valid:
-            request.oauth2_error = getattr(oauth_request, "oauth2_error", {})
+        token = bearer_token(request)
+        loaded = load_token(token) if token else None
+        if loaded is None or loaded[0].is_expired():
+            request.oauth2_error = {}
             return None
-        token = oauth_request.access_token
-        try:
-            client = token.application.api_client
-        except ApiClient.DoesNotExist:
-            client = None
+        access_token, application, client, organisation = loaded
+        if access_token.resource and not access_token.allows_audience(
+            request.build_absolute_uri(request.path)
+        ):
+            request.oauth2_error = {
+                "error": "invalid_token",
+                "error_description": _("The access token is not valid for this resource."),
+            }
+            return None
+        if application is None or not application.is_usable(request):
+            request.oauth2_error = {"error": "invalid_token"}
+            return None
         if client is None or not client.active:
             raise exceptions.AuthenticationFailed(
                 _("This access token does not belong to an active integration.")
             )
-        return Integrator(client), token
+        # Wire the rows together as select_related would (no further queries).
+        access_token.application = application
+        client.application, client.organisation = application, organisation
+        return Integrator(client), access_token
 
 
 class HasClientScope(BasePermission):

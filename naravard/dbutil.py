@@ -1,5 +1,10 @@
 """Database helpers shared by the apps and their migrations."""
 
+import re
+
+import psycopg
+from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import BigIntegerField, Func
 
 APPEND_ONLY_FUNCTION = """
@@ -48,3 +53,66 @@ class CurrentTxid(Func):
 
     def as_postgresql(self, compiler, connection, **extra):
         return "(txid_current())", []
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+class PreparedStatement:
+    """One large, constant SQL statement on a hot path, run as a prepared statement.
+
+    Written with %(name)s placeholders like any other; numbered once ($1, $2...) so that
+    psycopg sends the text as it is (it re-parses a statement this long on every call),
+    and prepared on each connection the first time it runs, so PostgreSQL plans it once
+    (a generic plan: see `settings.NARAVARD_PREPARED_STATEMENTS`) instead of on every
+    request: planning the contract read took longer than running it. Django's own cursors
+    bind values on the client and never prepare. The cursor is wrapped like any Django
+    cursor: its queries are counted and logged and its errors translated."""
+
+    def __init__(self, sql: str):
+        names: list[str] = []
+
+        def number(match):
+            if match[1] not in names:
+                names.append(match[1])
+            return f"${names.index(match[1]) + 1}"
+
+        self.written = sql
+        self.sql = _PLACEHOLDER.sub(number, sql)
+        self.names = tuple(names)
+
+    def fetchone(self, values: dict):
+        if connection.vendor != "postgresql":
+            # Another database (SQLite for `make run`): an ordinary query, if it speaks it.
+            with connection.cursor() as cursor:
+                cursor.execute(self.written, values)
+                return cursor.fetchone()
+        with _cursor() as cursor:
+            cursor.execute(self.sql, [values[name] for name in self.names])
+            return cursor.fetchone()
+
+
+def _cursor():
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = _PreparingCursor(connection.connection)
+    if connection.queries_logged:
+        return _PreparedDebugWrapper(raw, connection)
+    return connection.make_cursor(raw)
+
+
+class _PreparingCursor(psycopg.RawCursor):
+    """psycopg's cursor for $n placeholders, asking to prepare every statement (psycopg
+    does when the connection allows prepared statements at all)."""
+
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+class _PreparedDebugWrapper(CursorDebugWrapper):
+    """Logs a prepared statement as written: psycopg keeps no text of a prepared execution
+    for Django to show."""
+
+    def debug_sql(self, sql=None, params=None, use_last_executed_query=False, many=False):
+        return super().debug_sql(sql, params, use_last_executed_query=False, many=many)

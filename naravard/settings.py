@@ -108,6 +108,18 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# The API's hottest reads run as prepared statements (naravard.dbutil.PreparedStatement),
+# each planned once per connection. Django's own cursors bind values on the client and
+# never prepare, so neither setting below touches any other query. Off with
+# DB_PREPARED_STATEMENTS=0 for a pooler that cannot keep them (PgBouncer in transaction
+# mode before 1.21).
+if env_bool("DB_PREPARED_STATEMENTS", True) and DATABASES["default"]["ENGINE"].endswith(
+    "postgresql"
+):
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("prepare_threshold", 5)
+    # A plan for any values: PostgreSQL would otherwise keep re-planning them per call.
+    _options.setdefault("options", "-c plan_cache_mode=force_generic_plan")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "actors.User"
 

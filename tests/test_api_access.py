@@ -153,6 +153,22 @@ def test_an_unknown_token_is_refused(db):
     assert Api("not-a-token").get("/api/v1/contracts/").status_code == 401
 
 
+def test_a_token_in_the_url_is_refused(vc_api, plan):
+    # URLs end up in logs: the token is taken from the Authorization header only (RFC 9700).
+    token = vc_api.headers["Authorization"].removeprefix("Bearer ")
+    assert Api(token).get(f"/api/v1/contracts/{plan.pk}/").status_code == 200
+    response = Api(None).get(f"/api/v1/contracts/{plan.pk}/", access_token=token)
+    assert response.status_code == 401
+
+
+def test_a_token_for_another_resource_is_refused(integrations, plan):
+    token = issue_token(integrations["vardcentral"])
+    AccessToken.objects.update(resource=["https://other.example/api/"])
+    response = Api(token).get(f"/api/v1/contracts/{plan.pk}/")
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+
+
 def test_a_read_only_token_cannot_write(integrations, plan):
     api = Api(issue_token(integrations["vardcentral"], scope="read"))
     assert api.get(f"/api/v1/contracts/{plan.pk}/").status_code == 200

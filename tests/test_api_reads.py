@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from api_fixtures import Api, _fresh_rate_limits, etag, integrations, issue_token, vc_api
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from personas import SYSTEM, version
@@ -230,16 +230,41 @@ def test_contract_read_uses_a_fixed_number_of_queries(
         assert len(vc_api.get(f"/api/v1/contracts/{big.pk}/").json()["commitments"]) == 16
 
 
-def test_a_read_whose_log_row_cannot_be_written_is_not_served(vc_api, plan, monkeypatch):
-    def broken(*args, **kwargs):
-        raise RuntimeError("access log unavailable")
+def refuse_access_log_rows():
+    """From here to the end of the transaction, the database refuses new access-log rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION pg_temp.refuse_log_row() RETURNS trigger LANGUAGE plpgsql
+            AS $$ BEGIN RAISE EXCEPTION 'access log unavailable'; END $$;
+            CREATE TRIGGER refuse_log_row BEFORE INSERT ON patients_accesslogentry
+            FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse_log_row();
+            """
+        )
 
-    monkeypatch.setattr(AccessLogEntry.objects, "bulk_create", broken)
+
+@pytest.mark.parametrize("url", ["/api/v1/contracts/{pk}/", "/api/v1/contracts/"])
+def test_a_read_whose_log_row_cannot_be_written_is_not_served(vc_api, plan, url):
+    logged = AccessLogEntry.objects.count()
+    refuse_access_log_rows()
     # The test client re-raises what would be a 500: no plan data goes out.
-    with pytest.raises(RuntimeError):
-        vc_api.get(f"/api/v1/contracts/{plan.pk}/")
-    with pytest.raises(RuntimeError):
-        vc_api.get("/api/v1/contracts/")
+    with pytest.raises(DatabaseError, match="access log unavailable"), transaction.atomic():
+        vc_api.get(url.format(pk=plan.pk))
+    assert AccessLogEntry.objects.count() == logged
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_feed_page_that_cannot_be_logged_is_not_served(integrations, plan):
+    api = Api(issue_token(integrations["vardcentral"]))
+    events, _cursor = feed_until(api, None, bool)
+    assert events, "the plan's committed events are in the feed"
+    logged = AccessLogEntry.objects.count()
+    with transaction.atomic():
+        refuse_access_log_rows()
+        with pytest.raises(DatabaseError, match="access log unavailable"), transaction.atomic():
+            api.get("/api/v1/changes/")
+        transaction.set_rollback(True)  # takes the refusing trigger away again
+    assert AccessLogEntry.objects.count() == logged
 
 
 def test_contract_history_lists_its_events(vc_api, plan):
@@ -288,6 +313,34 @@ def test_change_feed_pages_through_every_change_once(integrations, plan, network
     second, cursor = feed_until(api, cursor, bool)
     assert [e["kind"] for e in second] == ["what_matters_changed"]
     assert feed(api, cursor)["events"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_change_feed_shows_events_as_documented_and_logs_each_patient(
+    integrations, plan, network, doctor
+):
+    # The feed is built as JSON in PostgreSQL for speed; EventOut documents it.
+    from contracts.serializers import EventOut
+
+    api = Api(issue_token(integrations["vardcentral"]))
+    services.set_what_matters(
+        actor=Actor.staff(doctor, network["vardcentral"]),
+        contract=plan,
+        text="Att orka gå till affären.",
+        expected_version=version(plan),
+    )
+    events, _cursor = feed_until(
+        api, None, lambda e: any(x["kind"] == "what_matters_changed" for x in e)
+    )
+    by_id = {e.pk: e for e in Event.objects.filter(pk__in=[e["id"] for e in events])}
+    assert events == [dict(EventOut(by_id[e["id"]]).data) for e in events]
+    changed = next(e for e in events if e["kind"] == "what_matters_changed")
+    assert changed["after"] and changed["before"] is not None
+    page = feed(api)
+    assert page["patients"] == sorted({e["patient"] for e in page["events"]})
+    assert page["contracts"] == sorted({e["contract"] for e in page["events"] if e["contract"]})
+    logged = AccessLogEntry.objects.filter(api_client=integrations["vardcentral"].name)
+    assert set(logged.values_list("patient_id", flat=True)) == set(page["patients"])
 
 
 def test_change_feed_shows_nothing_of_other_organisations_patients(integrations, plan):

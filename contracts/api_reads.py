@@ -1,0 +1,236 @@
+"""The API's busiest reads on PostgreSQL: one statement each for access, log and body.
+
+A contract read (`GET /api/v1/contracts/{id}/`) and a change-feed page
+(`GET /api/v1/changes/`) are what integrations call most. Built through the ORM they cost
+a dozen round trips and most of their time in building model instances only to turn them
+into JSON (docs/performance.md). Here each is ONE statement that
+
+- checks that the organisation may see the patient (on the active care team, with
+  consent: the rule of `patients.access.patients_visible_to_organisation`),
+- writes the access-log row for every patient it shows, in a data-modifying CTE, so the
+  data and the log row succeed or fail together: a read that cannot be logged is not
+  served (PDL), and
+- builds the JSON body in PostgreSQL, shaped exactly as `serializers.ContractOut` and
+  `EventOut` document it (tests/test_api_reads.py compares them field by field).
+
+Other databases (the SQLite default of `make run`) take the ORM path in `contracts.api`.
+"""
+
+from django.conf import settings
+from django.db import connection
+
+from naravard.dbutil import PreparedStatement
+from patients.models import AccessLogEntry
+
+
+def is_available() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- SQL fragments (constants only; every value goes in as a parameter) --------------------
+
+
+def _local_iso(column: str) -> str:
+    """`column` (timestamptz) as DRF writes a datetime: ISO 8601 in TIME_ZONE with its UTC
+    offset, microseconds only when there are some, "Z" for a zero offset."""
+    local = f"({column} AT TIME ZONE %(tz)s::text)"
+    offset = f"({local} - ({column} AT TIME ZONE 'UTC'))"
+    return (
+        f"(to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        f" || coalesce(nullif(to_char({local}, '.US'), '.000000'), '')"
+        f" || CASE WHEN {offset} = interval '0' THEN 'Z'"
+        f" WHEN {offset} < interval '0' THEN '-' || to_char(-{offset}, 'HH24:MI')"
+        f" ELSE '+' || to_char({offset}, 'HH24:MI') END)"
+    )
+
+
+def _organisation_ref(alias: str) -> str:
+    return (
+        f"CASE WHEN {alias}.id IS NULL THEN NULL ELSE json_build_object("
+        f"'id', {alias}.id, 'name', {alias}.name, 'kind', {alias}.kind, "
+        f"'hsa_id', {alias}.hsa_id) END"
+    )
+
+
+def _staff_ref(alias: str) -> str:
+    # As User.get_full_name() gives it.
+    return (
+        f"CASE WHEN {alias}.id IS NULL THEN NULL ELSE json_build_object("
+        f"'id', {alias}.id, 'name', btrim({alias}.first_name || ' ' || {alias}.last_name)) END"
+    )
+
+
+def _list(item: str, source: str, order: str) -> str:
+    return f"coalesce((SELECT json_agg({item} ORDER BY {order}) {source}), '[]'::json)"
+
+
+GOAL = (
+    "json_build_object('id', g.id, 'text', g.text, 'position', g.position, "
+    f"'achieved_at', {_local_iso('g.achieved_at')})"
+)
+GOALS = "FROM contracts_goal g WHERE g.contract_id = c.id"
+
+NEXT_STEP = (
+    "json_build_object('id', s.id, 'contract', s.contract_id, "
+    f"'scheduled_at', {_local_iso('s.scheduled_at')}, 'channel', s.channel, "
+    f"'location', s.location, 'organisation', {_organisation_ref('so')}, "
+    f"'staff', {_staff_ref('su')}, 'with_whom', s.with_whom, 'purpose', s.purpose, "
+    "'status', s.status, 'outcome', s.outcome, "
+    f"'outcome_recorded_at', {_local_iso('s.outcome_recorded_at')}, 'follows', s.follows_id)"
+)
+NEXT_STEPS = """
+    FROM contracts_nextstep s
+    LEFT JOIN actors_organisation so ON so.id = s.organisation_id
+    LEFT JOIN actors_user su ON su.id = s.staff_id
+    WHERE s.contract_id = c.id"""
+
+COMMITMENT = (
+    "json_build_object('id', m.id, 'contract', m.contract_id, 'what', m.what, "
+    f"'owner_kind', m.owner_kind, 'owner_organisation', {_organisation_ref('mo')}, "
+    f"'owner_staff', {_staff_ref('mu')}, 'owner_relative', CASE WHEN mr.id IS NULL THEN NULL "
+    "ELSE json_build_object('id', mr.id, 'name', mr.name, 'relation', mr.relation) END, "
+    "'due_date', m.due_date, 'status', m.status, "
+    f"'completed_at', {_local_iso('m.completed_at')}, 'created_at', {_local_iso('m.created_at')})"
+)
+COMMITMENTS = """
+    FROM contracts_commitment m
+    LEFT JOIN actors_organisation mo ON mo.id = m.owner_organisation_id
+    LEFT JOIN actors_user mu ON mu.id = m.owner_staff_id
+    LEFT JOIN patients_relative mr ON mr.id = m.owner_relative_id
+    WHERE m.contract_id = c.id"""
+
+CARE_CONTACT = (
+    f"json_build_object('id', f.id, 'staff', {_staff_ref('fu')}, "
+    f"'organisation', {_organisation_ref('fo')}, 'started_on', f.started_on, "
+    "'ended_on', f.ended_on, 'how_to_reach', f.how_to_reach)"
+)
+CARE_CONTACTS = """
+    FROM contracts_fixedcarecontact f
+    JOIN actors_user fu ON fu.id = f.staff_id
+    JOIN actors_organisation fo ON fo.id = f.organisation_id
+    WHERE f.contract_id = c.id"""
+
+WARNING_SIGN = "json_build_object('id', w.id, 'sign', w.sign, 'action', w.action)"
+WARNING_SIGNS = "FROM contracts_warningsign w WHERE w.contract_id = c.id"
+
+CONTACT_PATH = (
+    "json_build_object('id', a.id, 'kind', a.kind, 'label', a.label, 'value', a.value, "
+    "'hours', a.hours, 'organisation', a.organisation_id)"
+)
+CONTACT_PATHS = "FROM contracts_contactpath a WHERE a.contract_id = c.id"
+
+# ContractOut of the contract row `c`, with its parts in the order their models sort them.
+CONTRACT = f"""json_build_object(
+    'id', c.id, 'patient', c.patient_id, 'status', c.status, 'version', c.version,
+    'etag', '"contract-' || c.id || '-v' || c.version || '"',
+    'what_matters', c.what_matters,
+    'goals', {_list(GOAL, GOALS, "g.position, g.id")},
+    'next_step', (SELECT {NEXT_STEP} {NEXT_STEPS} AND s.status = 'planned'
+                  ORDER BY s.scheduled_at, s.id LIMIT 1),
+    'next_steps', {_list(NEXT_STEP, NEXT_STEPS, "s.scheduled_at, s.id")},
+    'commitments', {_list(COMMITMENT, COMMITMENTS, "m.due_date, m.id")},
+    'fixed_care_contact', (SELECT {CARE_CONTACT} {CARE_CONTACTS} AND f.ended_on IS NULL
+                           ORDER BY f.id LIMIT 1),
+    'warning_signs', {_list(WARNING_SIGN, WARNING_SIGNS, "w.position, w.id")},
+    'contact_paths', {_list(CONTACT_PATH, CONTACT_PATHS, "a.position, a.id")},
+    'agreed_version', c.agreed_version,
+    'agreed_at', {_local_iso("c.agreed_at")},
+    'changed_since_agreed', coalesce(c.agreed_version < c.version, false),
+    'review_due', c.review_due,
+    'created_at', {_local_iso("c.created_at")},
+    'updated_at', {_local_iso("c.updated_at")}
+)"""
+
+# The patients an organisation may see: on its active care team AND with its consent
+# (the rule of patients.access.patients_visible_to_organisation, which the access tests
+# hold both paths to).
+VISIBLE_PATIENTS = """
+    SELECT team.patient_id FROM patients_careteammember team
+    JOIN patients_consent consent
+        ON consent.patient_id = team.patient_id
+        AND consent.organisation_id = team.organisation_id
+        AND consent.status = 'given'
+    WHERE team.organisation_id = %(organisation)s AND team.active"""
+
+LOG_READS = """
+    INSERT INTO patients_accesslogentry
+        (at, user_id, organisation_id, role, api_client, patient_id, action, emergency, reason)
+    SELECT DISTINCT %(now)s::timestamptz, NULL::bigint, %(organisation)s::bigint, '',
+           %(client)s::text, patient_id, %(action)s::text, false, ''"""
+
+CONTRACT_READ = PreparedStatement(f"""
+WITH target AS (
+    SELECT c.* FROM contracts_contract c
+    WHERE c.id = %(contract)s AND c.patient_id IN ({VISIBLE_PATIENTS})
+),
+logged AS ({LOG_READS} FROM target RETURNING patient_id)
+SELECT c.id, c.version, {CONTRACT}::text, (SELECT count(*) FROM logged)
+FROM target c
+""")  # noqa: S608 - constant fragments of this module; values are parameters
+
+EVENT = (
+    "json_build_object('id', e.id, 'patient', e.patient_id, 'contract', e.contract_id, "
+    f"'version', e.version, 'at', {_local_iso('e.at')}, 'kind', e.kind, "
+    "'actor_kind', e.actor_kind, 'organisation', e.organisation_id, "
+    "'before', e.before, 'after', e.after)"
+)
+
+# One page of the change feed: events of the organisation's patients after a (txid, id)
+# cursor, only from transactions older than every one still running (see
+# contracts.api.feed_order), one row more than the page to tell whether there is more.
+CHANGES_PAGE = PreparedStatement(f"""
+WITH candidates AS (
+    SELECT e.* FROM contracts_event e
+    WHERE e.patient_id IN ({VISIBLE_PATIENTS})
+      AND e.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+      AND (e.txid, e.id) > (%(txid)s, %(id)s)
+    ORDER BY e.txid, e.id
+    LIMIT %(limit)s + 1
+),
+shown AS (SELECT * FROM candidates ORDER BY txid, id LIMIT %(limit)s),
+logged AS ({LOG_READS} FROM shown RETURNING patient_id)
+SELECT
+    (SELECT count(*) FROM candidates) > %(limit)s,
+    (SELECT coalesce(json_agg({EVENT} ORDER BY e.txid, e.id), '[]'::json)::text FROM shown e),
+    (SELECT coalesce(array_agg(DISTINCT contract_id ORDER BY contract_id), '{{}}')
+     FROM shown WHERE contract_id IS NOT NULL),
+    (SELECT coalesce(array_agg(patient_id ORDER BY patient_id), '{{}}') FROM logged),
+    (SELECT array[txid, id] FROM shown ORDER BY txid DESC, id DESC LIMIT 1)
+""")  # noqa: S608 - constant fragments of this module; values are parameters
+
+
+# --- the reads ---------------------------------------------------------------------------
+
+
+def _params(organisation, client_name: str, now) -> dict:
+    return {
+        "organisation": organisation.pk,
+        "client": client_name[:100],
+        "now": now,
+        "action": AccessLogEntry.Action.API_READ,
+        "tz": settings.TIME_ZONE,
+    }
+
+
+def read_contract(organisation, client_name: str, contract_id: int, now):
+    """(version, ContractOut JSON text) of a contract the organisation may see, with the
+    read logged; None when it does not exist or is not theirs (a 404 either way)."""
+    params = {**_params(organisation, client_name, now), "contract": contract_id}
+    row = CONTRACT_READ.fetchone(params)
+    if row is None:
+        return None
+    _id, version, body, _logged = row
+    return version, body
+
+
+def read_changes(organisation, client_name: str, after: tuple[int, int], limit: int, now):
+    """One change-feed page: (events JSON text, contract ids, patient ids, last (txid, id)
+    or None, has_more), every patient shown logged as read."""
+    params = {
+        **_params(organisation, client_name, now),
+        "txid": after[0],
+        "id": after[1],
+        "limit": limit,
+    }
+    has_more, events, contracts, patients, last = CHANGES_PAGE.fetchone(params)
+    return events, contracts, patients, (tuple(last) if last else None), has_more

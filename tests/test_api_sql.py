@@ -1,0 +1,61 @@
+"""The API's one-statement reads on PostgreSQL: the pieces they are built from."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework import serializers
+
+from contracts.api_reads import _local_iso
+from naravard.dbutil import PreparedStatement
+
+pytestmark = pytest.mark.django_db
+
+WINTER_AND_SUMMER = [
+    datetime(2026, 1, 15, 7, 30, 5, 123456, tzinfo=UTC),  # +01:00
+    datetime(2026, 7, 1, 22, 0, 0, tzinfo=UTC),  # +02:00, next day locally, no microseconds
+    datetime(2026, 3, 29, 0, 59, 59, 999999, tzinfo=UTC),  # the hour before summer time
+    datetime(2026, 3, 29, 1, 0, 0, 1, tzinfo=UTC),  # the first moment of summer time
+    datetime(1999, 12, 31, 23, 0, 0, 500000, tzinfo=UTC),
+]
+
+
+@pytest.mark.parametrize("moment", WINTER_AND_SUMMER)
+def test_datetimes_built_in_sql_read_as_drf_writes_them(moment, settings):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_local_iso('%(moment)s::timestamptz')}",
+            {"moment": moment, "tz": settings.TIME_ZONE},
+        )
+        written = cursor.fetchone()[0]
+    assert written == serializers.DateTimeField().to_representation(moment)
+
+
+def test_a_missing_datetime_stays_null(settings):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_local_iso('NULL::timestamptz')}", {"tz": settings.TIME_ZONE})
+        assert cursor.fetchone()[0] is None
+
+
+def test_a_prepared_statement_numbers_each_name_once_and_is_counted():
+    statement = PreparedStatement("SELECT %(a)s::int + %(b)s::int + %(a)s::int")
+    assert statement.sql == "SELECT $1::int + $2::int + $1::int"
+    assert statement.names == ("a", "b")
+    with CaptureQueriesContext(connection) as queries:
+        assert statement.fetchone({"b": 2, "a": 1}) == (4,)
+        assert statement.fetchone({"b": 5, "a": 1}) == (7,)
+    assert len(queries.captured_queries) == 2
+
+
+def test_a_prepared_statement_is_planned_once_per_connection():
+    statement = PreparedStatement("SELECT %(n)s::int * 2 AS prepared_probe")
+    for n in range(3):
+        assert statement.fetchone({"n": n}) == (n * 2,)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
+            ["%prepared_probe%"],
+        )
+        assert cursor.fetchall() == [(3,)]
