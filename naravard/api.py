@@ -85,12 +85,17 @@ def _select_list(model, alias: str) -> tuple[list, str]:
 
 
 def _from_row(model, fields, values):
-    """A model instance from its columns, converted as the ORM converts them (JSON...)."""
-    values = [
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-        for field, value in zip(fields, values, strict=True)
-    ]
-    return model.from_db("default", [field.attname for field in fields], values)
+    """A model instance from its columns, converted as the ORM converts them (JSON, and
+    on SQLite dates and times)."""
+    converted = []
+    for model_field, value in zip(fields, values, strict=True):
+        column = model_field.get_col(model._meta.db_table)
+        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(
+            connection
+        ):
+            value = convert(value, column, connection)
+        converted.append(value)
+    return model.from_db("default", [f.attname for f in fields], converted)
 
 
 @cache
