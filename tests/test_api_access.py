@@ -259,6 +259,39 @@ def test_rate_limit_per_integration(vc_api, cardiology_api, plan, settings):
     assert cardiology_api.get("/api/v1/contracts/").status_code == 200
 
 
+def test_rate_limit_opens_again_in_the_next_window(vc_api, plan, settings, monkeypatch):
+    from naravard.api import ClientRateThrottle
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"api_read": "2/min", "api_write": "2/min"},
+    }
+    clock = [6_000_000.0]  # the start of a minute
+    monkeypatch.setattr(ClientRateThrottle, "timer", lambda self: clock[0])
+    assert [vc_api.get("/api/v1/contracts/").status_code for _ in range(3)] == [200, 200, 429]
+    clock[0] += 45
+    limited = vc_api.get("/api/v1/contracts/")
+    assert limited.status_code == 429
+    assert int(limited["Retry-After"]) == 15
+    clock[0] += 15
+    assert vc_api.get("/api/v1/contracts/").status_code == 200
+
+
+def test_without_the_rate_limit_cache_the_api_keeps_answering(vc_api, plan, settings, monkeypatch):
+    from naravard.api import ClientRateThrottle
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"api_read": "1/min", "api_write": "1/min"},
+    }
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(ClientRateThrottle, "_count", down)
+    assert [vc_api.get("/api/v1/contracts/").status_code for _ in range(3)] == [200, 200, 200]
+
+
 def test_create_api_client_command_prints_the_secret_once(network, capsys):
     from django.core.management import call_command
 
