@@ -44,19 +44,28 @@ def _local_iso(column: str) -> str:
     )
 
 
-def _organisation_ref(alias: str) -> str:
+# A referenced row is looked up by its id (an index probe per row, and NULL when there
+# is none), not joined: the planner hashed every relative and staff member to join them.
+# (S608: the argument is always a column name of this module.)
+def _organisation_ref(id_column: str) -> str:
     return (
-        f"CASE WHEN {alias}.id IS NULL THEN NULL ELSE json_build_object("
-        f"'id', {alias}.id, 'name', {alias}.name, 'kind', {alias}.kind, "
-        f"'hsa_id', {alias}.hsa_id) END"
+        "(SELECT json_build_object('id', o.id, 'name', o.name, 'kind', o.kind, "  # noqa: S608
+        f"'hsa_id', o.hsa_id) FROM actors_organisation o WHERE o.id = {id_column})"
     )
 
 
-def _staff_ref(alias: str) -> str:
+def _staff_ref(id_column: str) -> str:
     # As User.get_full_name() gives it.
     return (
-        f"CASE WHEN {alias}.id IS NULL THEN NULL ELSE json_build_object("
-        f"'id', {alias}.id, 'name', btrim({alias}.first_name || ' ' || {alias}.last_name)) END"
+        "(SELECT json_build_object('id', u.id, 'name', btrim(u.first_name || ' ' || "  # noqa: S608
+        f"u.last_name)) FROM actors_user u WHERE u.id = {id_column})"
+    )
+
+
+def _relative_ref(id_column: str) -> str:
+    return (
+        "(SELECT json_build_object('id', r.id, 'name', r.name, 'relation', r.relation) "  # noqa: S608
+        f"FROM patients_relative r WHERE r.id = {id_column})"
     )
 
 
@@ -73,42 +82,30 @@ GOALS = "FROM contracts_goal g WHERE g.contract_id = c.id"
 NEXT_STEP = (
     "json_build_object('id', s.id, 'contract', s.contract_id, "
     f"'scheduled_at', {_local_iso('s.scheduled_at')}, 'channel', s.channel, "
-    f"'location', s.location, 'organisation', {_organisation_ref('so')}, "
-    f"'staff', {_staff_ref('su')}, 'with_whom', s.with_whom, 'purpose', s.purpose, "
+    f"'location', s.location, 'organisation', {_organisation_ref('s.organisation_id')}, "
+    f"'staff', {_staff_ref('s.staff_id')}, 'with_whom', s.with_whom, 'purpose', s.purpose, "
     "'status', s.status, 'outcome', s.outcome, "
     f"'outcome_recorded_at', {_local_iso('s.outcome_recorded_at')}, 'follows', s.follows_id)"
 )
-NEXT_STEPS = """
-    FROM contracts_nextstep s
-    LEFT JOIN actors_organisation so ON so.id = s.organisation_id
-    LEFT JOIN actors_user su ON su.id = s.staff_id
-    WHERE s.contract_id = c.id"""
+NEXT_STEPS = "FROM contracts_nextstep s WHERE s.contract_id = c.id"
 
 COMMITMENT = (
     "json_build_object('id', m.id, 'contract', m.contract_id, 'what', m.what, "
-    f"'owner_kind', m.owner_kind, 'owner_organisation', {_organisation_ref('mo')}, "
-    f"'owner_staff', {_staff_ref('mu')}, 'owner_relative', CASE WHEN mr.id IS NULL THEN NULL "
-    "ELSE json_build_object('id', mr.id, 'name', mr.name, 'relation', mr.relation) END, "
+    f"'owner_kind', m.owner_kind, "
+    f"'owner_organisation', {_organisation_ref('m.owner_organisation_id')}, "
+    f"'owner_staff', {_staff_ref('m.owner_staff_id')}, "
+    f"'owner_relative', {_relative_ref('m.owner_relative_id')}, "
     "'due_date', m.due_date, 'status', m.status, "
     f"'completed_at', {_local_iso('m.completed_at')}, 'created_at', {_local_iso('m.created_at')})"
 )
-COMMITMENTS = """
-    FROM contracts_commitment m
-    LEFT JOIN actors_organisation mo ON mo.id = m.owner_organisation_id
-    LEFT JOIN actors_user mu ON mu.id = m.owner_staff_id
-    LEFT JOIN patients_relative mr ON mr.id = m.owner_relative_id
-    WHERE m.contract_id = c.id"""
+COMMITMENTS = "FROM contracts_commitment m WHERE m.contract_id = c.id"
 
 CARE_CONTACT = (
-    f"json_build_object('id', f.id, 'staff', {_staff_ref('fu')}, "
-    f"'organisation', {_organisation_ref('fo')}, 'started_on', f.started_on, "
+    f"json_build_object('id', f.id, 'staff', {_staff_ref('f.staff_id')}, "
+    f"'organisation', {_organisation_ref('f.organisation_id')}, 'started_on', f.started_on, "
     "'ended_on', f.ended_on, 'how_to_reach', f.how_to_reach)"
 )
-CARE_CONTACTS = """
-    FROM contracts_fixedcarecontact f
-    JOIN actors_user fu ON fu.id = f.staff_id
-    JOIN actors_organisation fo ON fo.id = f.organisation_id
-    WHERE f.contract_id = c.id"""
+CARE_CONTACTS = "FROM contracts_fixedcarecontact f WHERE f.contract_id = c.id"
 
 WARNING_SIGN = "json_build_object('id', w.id, 'sign', w.sign, 'action', w.action)"
 WARNING_SIGNS = "FROM contracts_warningsign w WHERE w.contract_id = c.id"
