@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
@@ -190,18 +189,27 @@ def viewer_for(user, patient: Patient, *, emergency_reason: str = "") -> Viewer:
     """How `user` may see `patient`, or NoAccess. Writes nothing; see get_patient_for."""
     if not _can_log_in(user):
         raise NoAccess
+    return _viewer(
+        user,
+        patient,
+        emergency_reason,
+        relative=lambda: _relative_with_access(user, patient),
+        staff_membership=lambda: staff_memberships_with_access(user, patient.pk).first(),
+        any_membership=lambda: _first_active_membership(user),
+    )
+
+
+def _viewer(user, patient, emergency_reason, *, relative, staff_membership, any_membership):
+    """The rule in the module docstring, in its order. Each lookup is a function, called
+    only when the rule gets that far (get_patient_for has most answers at hand)."""
     if patient.user_id == user.pk:
         return Viewer(kind="patient", can_write=True)
-    relative = (
-        Relative.objects.filter(patient=patient, user=user)
-        .exclude(access=Relative.Access.NONE)
-        .first()
-    )
-    if relative:
+    found = relative()
+    if found:
         return Viewer(
-            kind="relative", can_write=relative.access == Relative.Access.WRITE, relative=relative
+            kind="relative", can_write=found.access == Relative.Access.WRITE, relative=found
         )
-    membership = staff_memberships_with_access(user, patient.pk).first()
+    membership = staff_membership()
     if membership:
         return Viewer(kind="staff", can_write=True, membership=membership)
     reason = clean_emergency_reason(emergency_reason)
@@ -209,18 +217,30 @@ def viewer_for(user, patient: Patient, *, emergency_reason: str = "") -> Viewer:
         # Emergency access (nödåtkomst): any active staff member may read the plan for a
         # stated reason, even past a spärr, as PDL allows when the patient cannot consent.
         # It is read-only and flagged in the log for review.
-        membership = (
-            Membership.objects.active()
-            .filter(user=user)
-            .select_related("organisation")
-            .order_by("id")
-            .first()
-        )
+        membership = any_membership()
         if membership:
             return Viewer(
                 kind="staff", can_write=False, membership=membership, emergency=True, reason=reason
             )
     raise NoAccess
+
+
+def _relative_with_access(user, patient):
+    return (
+        Relative.objects.filter(patient=patient, user=user)
+        .exclude(access=Relative.Access.NONE)
+        .first()
+    )
+
+
+def _first_active_membership(user):
+    return (
+        Membership.objects.active()
+        .filter(user=user)
+        .select_related("organisation")
+        .order_by("id")
+        .first()
+    )
 
 
 def log_access(viewer: Viewer, user, patient: Patient, action: str, reason: str = ""):
@@ -240,23 +260,89 @@ def log_access(viewer: Viewer, user, patient: Patient, action: str, reason: str 
     )
 
 
-@transaction.atomic
+# The patient, and the parts of the rule that need a query, for get_patient_for: whether
+# the user is a relative with access (as _relative_with_access) and the first of the user's
+# active memberships whose organisation is on the patient's active care team with consent
+# (as staff_memberships_with_access). One plain query: built through the ORM, compiling it
+# cost ten times as much as running it, on every page. tests/test_access_matrix.py holds
+# it to the same table as viewer_for.
+PATIENT_WITH_ACCESS = """
+SELECT p.*,
+    EXISTS (
+        SELECT 1 FROM patients_relative r
+        WHERE r.patient_id = p.id AND r.user_id = %(user)s AND r.access <> %(no_access)s
+    ) AS may_be_relative,
+    (SELECT m.id FROM actors_membership m
+     WHERE m.user_id = %(user)s AND m.active
+        AND EXISTS (
+            SELECT 1 FROM patients_careteammember t
+            WHERE t.patient_id = p.id AND t.organisation_id = m.organisation_id AND t.active)
+        AND EXISTS (
+            SELECT 1 FROM patients_consent s
+            WHERE s.patient_id = p.id AND s.organisation_id = m.organisation_id
+                AND s.status = %(given)s)
+     ORDER BY m.id LIMIT 1) AS membership_id
+FROM patients_patient p
+WHERE p.id = %(patient)s
+"""
+
+
 def get_patient_for(
     user,
     patient_id,
     *,
     action: str = AccessLogEntry.Action.VIEW_PLAN,
     emergency_reason: str = "",
+    memberships=None,
 ) -> tuple[Patient, Viewer]:
     """The patient and how the user sees them, with the access-log row written.
 
     Raises 404 when the patient does not exist or the user may not see them. If the
-    log row cannot be written the exception propagates and nothing is shown."""
+    log row cannot be written the exception propagates and nothing is shown.
+
+    A caller that has the user's active memberships anyway (in id order, with their
+    organisations) passes them, so the staff member's is not fetched again. No
+    transaction: the reads need none, and the log row is a single INSERT, committed by
+    itself before the caller builds the page. A staff read is then two round trips."""
+    if not _can_log_in(user):
+        raise NoAccess
     try:
-        patient = Patient.objects.get(pk=patient_id)
-    except (Patient.DoesNotExist, ValueError, TypeError) as exc:
+        params = {
+            "patient": int(patient_id),
+            "user": user.pk,
+            "no_access": Relative.Access.NONE,
+            "given": Consent.Status.GIVEN,
+        }
+    except (ValueError, TypeError) as exc:
         raise NoAccess from exc
-    viewer = viewer_for(user, patient, emergency_reason=emergency_reason)
+    patient = next(iter(Patient.objects.raw(PATIENT_WITH_ACCESS, params)), None)
+    if patient is None:
+        raise NoAccess
+
+    def staff_membership():
+        if patient.membership_id is None:
+            return None
+        if memberships is None:
+            return (
+                Membership.objects.select_related("organisation")
+                .filter(pk=patient.membership_id)
+                .first()
+            )
+        return next((m for m in memberships if m.pk == patient.membership_id), None)
+
+    def any_membership():
+        if memberships is None:
+            return _first_active_membership(user)
+        return memberships[0] if memberships else None
+
+    viewer = _viewer(
+        user,
+        patient,
+        emergency_reason,
+        relative=lambda: patient.may_be_relative and _relative_with_access(user, patient),
+        staff_membership=staff_membership,
+        any_membership=any_membership,
+    )
     log_access(viewer, user, patient, action, emergency_reason)
     return patient, viewer
 

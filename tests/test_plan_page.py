@@ -13,6 +13,7 @@ from personas import version
 from contracts import ics, selectors, services
 from contracts.history import Actor
 from contracts.models import Event
+from patients.access import NoAccess, get_patient_for
 from patients.models import AccessLogEntry, Relative
 
 pytestmark = pytest.mark.django_db
@@ -276,6 +277,12 @@ def _count_queries(client, url):
     return len(queries)
 
 
+# Session, user, the page's reads, one menu query. Staff: the user's memberships, the
+# patient with the access check, the access-log row, the plan, "is the user a patient"
+# for the menu. The patient: the patient, the plan, "is the user staff" for the menu.
+PAGE_QUERIES = {"staff": 7, "patient": 5}
+
+
 @pytest.mark.parametrize("viewer", ["patient", "staff"])
 def test_plan_page_query_count_does_not_grow_with_the_plan(
     client, plan, tolvan, doctor, nurse, network, viewer
@@ -294,7 +301,7 @@ def test_plan_page_query_count_does_not_grow_with_the_plan(
     _grow(plan, doctor, network, commitments=57, events=40)
     assert plan.commitments.count() == 61
     large = _count_queries(client, url)
-    assert large == small
+    assert large == small == PAGE_QUERIES[viewer]
 
 
 def test_next_step_calendar_file_is_valid_icalendar(client, plan, tolvan):
@@ -406,3 +413,244 @@ def test_emergency_access_reads_the_plan_but_cannot_change_it(client, plan, card
     )
     assert response.status_code in (403, 404)
     assert version(plan) == before
+
+
+# --- the plan in one statement ------------------------------------------------------------
+
+
+def _columns(instance):
+    """What a model instance holds, for comparing two reads of the same row."""
+    if instance is None:
+        return None
+    loaded = instance.get_deferred_fields()
+    return {
+        f.attname: getattr(instance, f.attname)
+        for f in instance._meta.concrete_fields
+        if f.attname not in loaded
+    }
+
+
+def _names(instance):
+    return None if instance is None else str(instance)
+
+
+def _event(event):
+    return _columns(event), _names(event.actor), _names(event.organisation)
+
+
+def test_one_statement_reads_the_plan_as_the_orm_does(
+    plan, tolvan, doctor, nurse, network, daughter
+):
+    """PostgreSQL reads the plan in one statement (selectors.PLAN_READ); other databases
+    through the ORM. Both must give the same plan, part for part."""
+    assert connection.vendor == "postgresql"
+    as_doctor = Actor.staff(doctor, network["vardcentral"])
+    doctor.memberships.update(title="Distriktsläkare")
+    services.set_what_matters(
+        actor=as_doctor,
+        contract=plan,
+        text="Bo hemma",
+        goals=["Gå till affären", "Träffa barnbarnen"],
+        expected_version=version(plan),
+    )
+    services.set_warning_signs(
+        actor=as_doctor,
+        contract=plan,
+        expected_version=version(plan),
+        signs=[("Svullna ben", "Ring vårdcentralen"), ("Andfådd", "Ring 1177")],
+    )
+    services.set_contact_paths(
+        actor=as_doctor,
+        contract=plan,
+        expected_version=version(plan),
+        paths=[
+            {"kind": "phone", "label": "Mottagningen", "value": "0293-123 45"},
+            {
+                "kind": "phone",
+                "label": "Sjuksköterskan",
+                "value": "0293-999 99",
+                "hours": "Vardagar",
+                "organisation": network["home_health"],
+            },
+        ],
+    )
+    services.agree_to_version(
+        actor=Actor.patient(tolvan.user), contract=plan, version=version(plan)
+    )
+    services.add_commitment(
+        actor=as_doctor,
+        contract=plan,
+        expected_version=version(plan),
+        what="Handla",
+        owner_kind="relative",
+        owner_relative=daughter,
+        due_date=timezone.localdate() + timedelta(days=4),
+    )
+    services.add_commitment(
+        actor=as_doctor,
+        contract=plan,
+        expected_version=version(plan),
+        what="Ringa",
+        owner_kind="staff",
+        owner_organisation=network["home_health"],
+        owner_staff=nurse,
+    )
+    ours = plan.commitments.get(what="Se över medicinlistan")
+    services.update_commitment(
+        actor=as_doctor, commitment=ours, expected_version=version(plan), cancel=True
+    )
+    mine = plan.commitments.get(what="Väga mig varje morgon")
+    services.complete_commitment(
+        actor=Actor.patient(tolvan.user), commitment=mine, expected_version=version(plan)
+    )
+
+    one, orm = selectors.read_plan(tolvan), selectors.read_plan_by_orm(tolvan)
+
+    assert [_columns(r) for r in one.relatives] == [_columns(r) for r in orm.relatives] != []
+    assert _columns(one.contract) == _columns(orm.contract)
+    for part in ("goals", "warning_signs"):
+        assert [_columns(x) for x in getattr(one, part)] == [
+            _columns(x) for x in getattr(orm, part)
+        ]
+    assert len(one.goals) == len(one.warning_signs) == 2
+    assert [(_columns(a), _names(a.organisation)) for a in one.contact_paths] == [
+        (_columns(a), _names(a.organisation)) for a in orm.contact_paths
+    ]
+    assert _names(one.contact_paths[1].organisation) == "Hemsjukvården Tierp"
+    step, orm_step = one.next_step, orm.next_step
+    assert (_columns(step), _names(step.organisation), _names(step.staff)) == (
+        _columns(orm_step),
+        _names(orm_step.organisation),
+        _names(orm_step.staff),
+    )
+    contact, orm_contact = one.care_contact, orm.care_contact
+    assert (_columns(contact), _names(contact.staff), _names(contact.organisation)) == (
+        _columns(orm_contact),
+        _names(orm_contact.staff),
+        _names(orm_contact.organisation),
+    )
+    assert (
+        (one.care_contact_title, one.care_contact_role)
+        == (
+            orm.care_contact_title,
+            orm.care_contact_role,
+        )
+        == ("Distriktsläkare", "clinician")
+    )
+    assert one.commitments == orm.commitments
+    assert {c.what for c in one.commitments} >= {"Handla", "Ringa", "Väga mig varje morgon"}
+    assert "Se över medicinlistan" not in {c.what for c in one.commitments}
+    assert [_event(e) for e in one.events] == [_event(e) for e in orm.events]
+    assert len(one.events) == selectors.HISTORY_ON_PAGE + 1
+    assert [_event(e) for e in one.changes] == [_event(e) for e in orm.changes] != []
+    # The names the events' payloads mention, which the ORM looks up in a batch.
+    wording = selectors.EventWording(tolvan, viewer=None, relatives=orm.relatives)
+    wording.load_names(orm.events[: selectors.HISTORY_ON_PAGE] + orm.changes)
+    organisations, staff = one.names
+    assert {k: str(v) for k, v in organisations.items()} == {
+        k: str(v) for k, v in wording.organisations.items()
+    }
+    assert {k: str(v) for k, v in staff.items()} == {k: str(v) for k, v in wording.staff.items()}
+    assert nurse.pk in staff
+
+
+def test_one_statement_reads_a_patient_without_a_plan(tolvan, daughter):
+    one, orm = selectors.read_plan(tolvan), selectors.read_plan_by_orm(tolvan)
+    assert one.contract is orm.contract is None
+    assert [_columns(r) for r in one.relatives] == [_columns(r) for r in orm.relatives] != []
+
+
+# --- staff forms on demand ---------------------------------------------------------------
+
+
+STAFF_FORMS = [
+    # (URL name, ?edit= value, the element the form replaces, a field only the form has)
+    ("add_commitment", "new-commitment", "new-commitment-form", 'name="owner"'),
+    ("agree_next_step", "next-step", "next-step-form", 'name="staff"'),
+    ("record_outcome", "outcome", "outcome-form", 'name="outcome"'),
+]
+
+
+def test_the_staff_page_carries_no_team_pickers(client, plan, doctor):
+    client.force_login(doctor)
+    html = client.get(staff_url(plan.patient)).content.decode()
+    # Each picker lists every active staff member of the team: the page links to them.
+    assert "<select" not in html and "<option" not in html
+    for name, edit, anchor, _field in STAFF_FORMS:
+        assert f'href="{staff_url(plan.patient)}?edit={edit}#{anchor}"' in html
+        assert f'hx-get="{reverse(f"contracts:{name}", args=[plan.patient_id])}"' in html
+
+
+@pytest.mark.parametrize("name, edit, anchor, field", STAFF_FORMS)
+def test_staff_open_a_form_on_demand(client, plan, doctor, nurse, name, edit, anchor, field):
+    client.force_login(doctor)
+    url = reverse(f"contracts:{name}", args=[plan.patient_id])
+
+    fragment = client.get(url, **HTMX)
+    assert fragment.status_code == 200
+    html = fragment.content.decode()
+    assert html.strip().startswith(f'<div id="{anchor}"')
+    assert "<html" not in html
+    assert field in html and f'name="version" value="{version(plan)}"' in html
+    assert " autofocus" in html  # the link that opened it is gone: focus the form
+    closed = client.get(url + "?show=1", **HTMX).content.decode()
+    assert closed.strip().startswith(f'<div id="{anchor}"') and field not in closed
+
+    # Without JavaScript: the page, opened at the form.
+    plain = client.get(url)
+    assert plain.status_code == 302
+    assert plain["Location"] == f"{staff_url(plan.patient)}?edit={edit}#{anchor}"
+    page = client.get(plain["Location"]).content.decode()
+    assert "<html" in page and field in page
+
+
+def test_the_owner_picker_offers_the_team_on_demand(client, plan, doctor, nurse, network, daughter):
+    client.force_login(doctor)
+    html = client.get(reverse("contracts:add_commitment", args=[plan.patient_id]), **HTMX)
+    picker = html.content.decode().split('name="owner"')[1].split("</select>")[0]
+    for value in (
+        "patient",
+        f"relative:{daughter.pk}",
+        f"organisation:{network['home_health'].pk}",
+        f"staff:{network['home_health'].pk}:{nurse.pk}",
+    ):
+        assert f'value="{value}"' in picker
+    assert f"organisation:{network['cardiology'].pk}" not in picker
+
+
+def test_only_staff_who_may_write_open_the_staff_forms(client, plan, tolvan, cardiologist):
+    client.force_login(tolvan.user)
+    for name, *_rest in STAFF_FORMS:
+        url = reverse(f"contracts:{name}", args=[plan.patient_id])
+        assert client.get(url, **HTMX).status_code == 403
+        assert client.get(url).status_code == 403
+    assert 'name="owner"' not in client.get("/my-plan/?edit=new-commitment").content.decode()
+    client.force_login(cardiologist)
+    url = reverse("contracts:add_commitment", args=[plan.patient_id])
+    assert client.get(url, **HTMX).status_code == 404
+
+
+def test_no_outcome_form_without_a_planned_step(client, plan, doctor):
+    plan.next_steps.update(status="missed")
+    client.force_login(doctor)
+    response = client.get(reverse("contracts:record_outcome", args=[plan.patient_id]), **HTMX)
+    assert response.status_code == 404
+
+
+def test_staff_page_reads_with_the_menus_memberships_as_without(plan, doctor, nurse, cardiologist):
+    """The staff page hands get_patient_for the memberships the menu needs anyway; the
+    viewer and the log row must be what they are without."""
+    from coordination.queues import memberships_of
+
+    for user, reason in ((doctor, ""), (nurse, ""), (cardiologist, "Akut, medvetslös")):
+        _patient, given = get_patient_for(
+            user, plan.patient_id, emergency_reason=reason, memberships=memberships_of(user)
+        )
+        _patient, looked_up = get_patient_for(user, plan.patient_id, emergency_reason=reason)
+        assert given == looked_up and given.kind == "staff"
+        rows = AccessLogEntry.objects.filter(user=user).values_list(
+            "organisation", "role", "emergency", "reason"
+        )
+        assert rows.count() == 2 and rows[0] == rows[1]
+    with pytest.raises(NoAccess):
+        get_patient_for(cardiologist, plan.patient_id, memberships=memberships_of(cardiologist))

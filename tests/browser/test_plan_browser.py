@@ -144,12 +144,43 @@ def test_staff_plan_and_history_pages_are_accessible(
     english(page, live_server)
     login_as(page, doctor)
     page.goto(f"/patients/{plan.patient_id}/plan/")
-    # Open every form, so that they are checked too.
-    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
     assert_accessible(page)
-    # A commitment's edit form is fetched on demand.
+    # The forms are fetched on demand; each is checked open.
     ours = plan.commitments.get(owner_kind="organisation")
-    page.goto(f"/patients/{plan.patient_id}/plan/?edit=commitment-{ours.pk}")
-    assert_accessible(page)
+    for edit in (f"commitment-{ours.pk}", "new-commitment", "next-step", "outcome"):
+        page.goto(f"/patients/{plan.patient_id}/plan/?edit={edit}")
+        assert page.locator("#main form.stack").count() == 1
+        assert_accessible(page)
     page.goto(f"/plan/{plan.patient_id}/history/")
     assert_accessible(page)
+
+
+def test_staff_add_a_commitment_and_agree_a_next_step_in_place(
+    page, login_as, assert_accessible, plan, doctor, live_server
+):
+    english(page, live_server)
+    login_as(page, doctor)
+    page.goto(f"/patients/{plan.patient_id}/plan/")
+    page.evaluate("window.stillTheSamePage = true")
+
+    # The form, with its owner picker, comes when asked for, focused on its first field.
+    page.get_by_role("link", name="Add a commitment").click()
+    form = page.locator("#new-commitment-form form")
+    expect(form.get_by_label("What", exact=True)).to_be_focused()
+    form.get_by_label("What", exact=True).fill("Boka tid för blodprov")
+    form.get_by_label("Who does it").select_option(label="Hemsjukvården Tierp")
+    assert_accessible(page)
+    with post_answer(page) as answer:
+        form.get_by_role("button", name="Add").click()
+    assert answer.value.status == 200
+    expect(page.locator("#commitments")).to_contain_text("Boka tid för blodprov")
+    expect(page.locator("#new-commitment-form form")).to_have_count(0)
+
+    page.get_by_role("link", name="Change the next step").click()
+    step = page.locator("#next-step-form form")
+    expect(step.get_by_label("Date and time")).to_be_focused()
+    step.get_by_role("link", name="Close without saving").click()
+    expect(page.locator("#next-step-form form")).to_have_count(0)
+    expect(page.get_by_role("link", name="Change the next step")).to_be_visible()
+    assert page.evaluate("window.stillTheSamePage") is True
+    assert plan.commitments.filter(what="Boka tid för blodprov").count() == 1
