@@ -243,6 +243,10 @@ class Commitment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # Set by the sweeps: the due date whose "commitment is late" follow-up task exists,
+    # so a sweep looks at a late commitment once per due date instead of every run. A
+    # new date or status sends it back through the sweep (see the indexes below).
+    overdue_task_for = models.DateField(null=True, blank=True, editable=False)
 
     objects = CommitmentQuerySet.as_manager()
 
@@ -286,7 +290,24 @@ class Commitment(models.Model):
                 condition=~Q(status="done") | Q(completed_at__isnull=False),
             ),
         ]
-        indexes = [models.Index(fields=["status", "due_date"])]
+        indexes = [
+            models.Index(fields=["status", "due_date"]),
+            # What the overdue sweep has not looked at: every open dated commitment
+            # until its late task is made. The sweep's WHERE implies this condition
+            # (tests/test_sweeps.py checks that the plan uses the index).
+            models.Index(
+                fields=["due_date"],
+                condition=Q(status="open", due_date__isnull=False, overdue_task_for__isnull=True),
+                name="commitment_overdue_unseen",
+            ),
+            # Late tasks whose cause may have gone: done, cancelled or moved since.
+            models.Index(
+                fields=["overdue_task_for"],
+                condition=Q(overdue_task_for__isnull=False)
+                & ~Q(status="open", due_date=models.F("overdue_task_for")),
+                name="commitment_overdue_stale",
+            ),
+        ]
 
     def __str__(self):
         return self.what[:60]
@@ -612,6 +633,13 @@ class FollowUpTask(models.Model):
                 fields=["assigned_organisation", "due_at"],
                 condition=Q(status="open"),
                 name="follow_up_open_by_org",
+            ),
+            # The open tasks the sweep re-checks one by one; late-commitment tasks,
+            # most of them, are found from their commitment instead.
+            models.Index(
+                fields=["kind"],
+                condition=Q(status="open") & ~Q(kind="commitment_overdue"),
+                name="follow_up_open_by_kind",
             ),
         ]
         constraints = [

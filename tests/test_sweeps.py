@@ -4,6 +4,7 @@ The clock is frozen with time_machine; the sweeps take their "now" from Django,
 so moving the clock is all it takes to stand just before or at a boundary.
 """
 
+import importlib
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -18,7 +19,7 @@ from actors.models import Role, User
 from contracts import days, services, sweeps
 from contracts.days import STOCKHOLM, DayRule
 from contracts.history import Actor
-from contracts.models import Contract, FollowUpTask, NextStep, Notification
+from contracts.models import Commitment, Contract, FollowUpTask, NextStep, Notification
 from patients import services as patient_services
 from patients.identity import luhn_check_digit
 from patients.models import Patient, Relative
@@ -415,6 +416,122 @@ def test_overdue_commitment_goes_to_the_care_contact(plan, clock, doctor, networ
     assert task.status == FollowUpTask.Status.DONE
 
 
+# --- A late commitment is looked at once per due date ---------------------------------------
+
+
+def marker(commitment):
+    commitment.refresh_from_db(fields=["overdue_task_for"])
+    return commitment.overdue_task_for
+
+
+def overdue_keys(status=None):
+    tasks = FollowUpTask.objects.filter(kind="commitment_overdue")
+    if status:
+        tasks = tasks.filter(status=status)
+    return sorted(tasks.values_list("dedupe_key", flat=True))
+
+
+def test_late_commitment_is_marked_with_the_date_of_its_task(plan, clock, doctor, network):
+    late = add_commitment(plan, doctor, network, date(2026, 3, 10), owner_kind="patient")
+
+    sweep(clock, sthlm(2026, 3, 10, 23, 59, 59))
+    assert marker(late) is None
+
+    sweep(clock, sthlm(2026, 3, 11, 0, 0))
+    assert marker(late) == date(2026, 3, 10)
+    assert overdue_keys() == [f"commitment_overdue:{late.pk}:2026-03-10"]
+
+
+def test_followed_up_commitment_is_not_looked_at_again_until_its_date_moves(
+    plan, clock, doctor, network
+):
+    late = add_commitment(plan, doctor, network, date(2026, 3, 10), owner_kind="patient")
+    sweep(clock, sthlm(2026, 3, 11, 9, 0))
+    # Take the task away behind the sweep's back: only the marker remembers it.
+    FollowUpTask.objects.filter(kind="commitment_overdue").delete()
+
+    sweep(clock, sthlm(2026, 3, 12, 9, 0))
+    assert overdue_keys() == []
+
+    services.update_commitment(
+        actor=Actor.patient(plan.patient.user),
+        commitment=late,
+        expected_version=version(plan),
+        due_date=date(2026, 3, 11),
+    )
+    sweep(clock, sthlm(2026, 3, 12, 9, 5))
+    assert overdue_keys() == [f"commitment_overdue:{late.pk}:2026-03-11"]
+    assert marker(late) == date(2026, 3, 11)
+
+
+def test_late_commitment_moved_ahead_closes_its_task_and_counts_again_later(
+    plan, clock, doctor, network
+):
+    late = add_commitment(plan, doctor, network, date(2026, 3, 10), owner_kind="patient")
+    sweep(clock, sthlm(2026, 3, 11, 9, 0))
+
+    services.update_commitment(
+        actor=Actor.patient(plan.patient.user),
+        commitment=late,
+        expected_version=version(plan),
+        due_date=date(2026, 3, 20),
+    )
+    sweep(clock, sthlm(2026, 3, 11, 9, 5))
+    assert overdue_keys("done") == [f"commitment_overdue:{late.pk}:2026-03-10"]
+    assert marker(late) is None
+
+    sweep(clock, sthlm(2026, 3, 21, 9, 0))
+    assert overdue_keys("open") == [f"commitment_overdue:{late.pk}:2026-03-20"]
+
+
+def test_reopened_late_commitment_gets_no_second_task(plan, clock, doctor, network):
+    late = add_commitment(plan, doctor, network, date(2026, 3, 10), owner_kind="patient")
+    sweep(clock, sthlm(2026, 3, 11, 9, 0))
+    tolvan = Actor.patient(plan.patient.user)
+
+    services.complete_commitment(actor=tolvan, commitment=late, expected_version=version(plan))
+    sweep(clock, sthlm(2026, 3, 11, 9, 5))
+    assert marker(late) is None
+    services.complete_commitment(
+        actor=tolvan, commitment=late, expected_version=version(plan), done=False
+    )
+    made = sweep(clock, sthlm(2026, 3, 11, 9, 10))
+
+    assert made["overdue_commitments"] == {"tasks": 0, "notifications": 0}
+    assert overdue_keys("done") == [f"commitment_overdue:{late.pk}:2026-03-10"]
+    assert marker(late) == date(2026, 3, 10)
+
+
+def test_closing_a_plan_closes_its_late_commitment_tasks(plan, clock, doctor, network):
+    add_commitment(plan, doctor, network, date(2026, 3, 10), owner_kind="patient")
+    sweep(clock, sthlm(2026, 3, 11, 9, 0))
+    Contract.objects.filter(pk=plan.pk).update(status=Contract.Status.CLOSED)
+
+    sweep(clock, sthlm(2026, 3, 11, 9, 5))
+
+    assert not FollowUpTask.objects.open().exists()
+
+
+def test_migration_marks_commitments_that_already_have_a_late_task(plan, clock, doctor, network):
+    late = add_commitment(plan, doctor, network, date(2026, 3, 10), owner_kind="patient")
+    moved = add_commitment(plan, doctor, network, date(2026, 3, 9), owner_kind="patient")
+    sweep(clock, sthlm(2026, 3, 11, 9, 0))
+    # As before the marker existed: tasks, but no marks, and one date moved since.
+    Commitment.objects.update(overdue_task_for=None)
+    Commitment.objects.filter(pk=moved.pk).update(due_date=date(2026, 3, 8))
+    migration = importlib.import_module("contracts.migrations.0006_overdue_task_marker")
+
+    with connection.schema_editor() as editor:
+        migration.mark_commitments_with_late_tasks(None, editor)
+    sweep(clock, sthlm(2026, 3, 11, 9, 5))
+
+    assert marker(late) == date(2026, 3, 10)
+    assert overdue_keys("open") == sorted(
+        [f"commitment_overdue:{late.pk}:2026-03-10", f"commitment_overdue:{moved.pk}:2026-03-08"]
+    )
+    assert overdue_keys("done") == [f"commitment_overdue:{moved.pk}:2026-03-09"]
+
+
 # --- Plan reviews ----------------------------------------------------------------------------
 
 
@@ -569,7 +686,8 @@ def test_sweeps_run_one_statement_per_rule_whatever_the_number_of_plans(
     make_plans(45, 5, network, doctor)
     many, made_many = count_sweep_queries(T0 + timedelta(days=1))
 
-    assert few == many == len(sweeps.RULES)
+    # One statement per rule, and two around them that set JIT aside and back.
+    assert few == many == len(sweeps.RULES) + 2
     assert made_few["next_step_reminders"]["notifications"] == 5
     assert made_few["commitments_due_tomorrow"]["notifications"] == 5
     assert made_many["next_step_reminders"]["notifications"] == 45
@@ -583,3 +701,48 @@ def test_a_second_run_makes_nothing(plan, coordinator, clock):
     again = sweeps.run_all()
 
     assert all(not any(made.values()) for made in again.values())
+
+
+def test_sweep_puts_jit_back_as_it_was():
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = on")
+        sweeps.run_all(now=T0)
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("on",)
+
+
+class Statements:
+    """A cursor that keeps a rule's statement instead of running it."""
+
+    rowcount = 0
+
+    def execute(self, sql, params=None):
+        self.sql, self.params = sql, params
+
+    def fetchone(self):
+        return (0, 0)
+
+
+def plan_of(rule, now=T0):
+    statement = Statements()
+    rule(statement, now)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + statement.sql, statement.params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_unseen_late_commitments_are_read_from_their_partial_index(plan):
+    with connection.cursor() as cursor:
+        # With no other way in but a full scan, only a WHERE that implies the partial
+        # index's own reaches it; the (status, due_date) index would serve any other.
+        cursor.execute(f"DROP INDEX {Commitment._meta.indexes[0].name}")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+
+    assert "commitment_overdue_unseen" in plan_of(sweeps.overdue_commitments)
+
+
+def test_commitments_whose_late_task_may_be_stale_are_read_from_their_partial_index(plan):
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+
+    assert "commitment_overdue_stale" in plan_of(sweeps.close_resolved_follow_ups)
