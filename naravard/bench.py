@@ -69,6 +69,10 @@ def psycopg_url() -> str:
 # --- timing ------------------------------------------------------------------------------
 
 
+# The issue's targets: our median over the minimal raw-SQL Django view's, and the sweep.
+PAGE_TARGET, API_TARGET, SWEEP_TARGET_PER_MILLION = 5.0, 3.0, 30.0
+
+
 @dataclass
 class Row:
     what: str
@@ -76,6 +80,11 @@ class Row:
     queries: str = ""
     floor_sql: "Row | None" = None
     floor_view: "Row | None" = None
+    target: float = 0.0  # x raw view
+
+    def verdict(self) -> str:
+        ratio = self.median() / self.floor_view.median()
+        return f"{'met' if ratio <= self.target else 'MISSED'} ({self.target:g}x)"
 
     def median(self) -> float:
         return statistics.median(self.times) * 1000
@@ -246,7 +255,7 @@ def bench_pages(cast, pick, staff, patient_clients, raw_sql) -> list[Row]:
     )
     floor_sql, floor_view = timed("", plan_sql), timed("", plan_view)
     for row in (staff_page, patient_page):
-        row.floor_sql, row.floor_view = floor_sql, floor_view
+        row.floor_sql, row.floor_view, row.target = floor_sql, floor_view, PAGE_TARGET
         rows.append(row)
     return rows
 
@@ -268,6 +277,7 @@ def bench_api(cast, pick, requests, api, raw, raw_sql) -> list[Row]:
     detail.floor_view = timed(
         "", [lambda i=i: ok(api.get(f"/bench/contracts/{cast.contracts[i].pk}/")) for i in pick]
     )
+    detail.target = API_TARGET
     rows.append(detail)
 
     # The change feed: the first page, and a page deep into the history.
@@ -285,6 +295,7 @@ def bench_api(cast, pick, requests, api, raw, raw_sql) -> list[Row]:
         )
         url = f"/bench/changes/{org}/?txid={cursor[0]}&id={cursor[1]}&limit=100"
         row.floor_view = timed("", [lambda u=url: ok(api.get(u))] * requests)
+        row.target = API_TARGET
         rows.append(row)
     return rows
 
@@ -446,13 +457,39 @@ def bench_sweep() -> tuple[float, float, int]:
     return times[0], times[1], contracts
 
 
+def machine() -> str:
+    """What the figures were measured on, for docs/performance.md."""
+    import platform
+
+    import django
+
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if "model name" in line), "")
+    except OSError:
+        pass
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        memory = 0
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        server = cursor.fetchone()[0]
+    return (
+        f"Machine: {os.cpu_count()} cores ({cpu or platform.machine()}), {memory:.0f} GiB; "
+        f"PostgreSQL {server}, Python {platform.python_version()}, "
+        f"Django {django.get_version()}; load average {os.getloadavg()[0]:.1f}."
+    )
+
+
 # --- the table ---------------------------------------------------------------------------
 
 
 def read_table(rows: list[Row]) -> list[str]:
     head = (
         f"{'read':<32} {'median':>8} {'p95':>8} {'queries':>7} {'raw SQL':>8} "
-        f"{'raw view':>8} {'x SQL':>6} {'x view':>6}"
+        f"{'raw view':>8} {'x SQL':>6} {'x view':>6}  target"
     )
     lines = [head, "-" * len(head)]
     for row in rows:
@@ -460,7 +497,7 @@ def read_table(rows: list[Row]) -> list[str]:
             f"{row.what:<32} {row.median():>6.1f}ms {row.p95():>6.1f}ms {row.queries:>7} "
             f"{row.floor_sql.median():>6.2f}ms {row.floor_view.median():>6.1f}ms "
             f"{row.median() / row.floor_sql.median():>6.1f} "
-            f"{row.median() / row.floor_view.median():>6.1f}"
+            f"{row.median() / row.floor_view.median():>6.1f}  {row.verdict()}"
         )
     return lines
 
@@ -469,9 +506,10 @@ def run(*, requests: int, samples: int, writes: int, parts=PARTS, out) -> dict:
     """Measure everything on the data in the current database and print the table."""
     from contracts.models import Commitment, Contract
 
+    out(machine())
     out(
         f"Data: {Contract.objects.open().count():,} open plans, "
-        f"{Commitment.objects.count():,} commitments. PostgreSQL {connection.pg_version}."
+        f"{Commitment.objects.count():,} commitments."
     )
     cast = sample_cast(samples)
     figures = {}
@@ -502,10 +540,11 @@ def run(*, requests: int, samples: int, writes: int, parts=PARTS, out) -> dict:
     out("")
     out(f"Reminder sweep over {contracts:,} open plans (measured; per 100k / 1M {measured}):")
     for label, seconds in (("first run (backlog)", first), ("repeat run (steady)", repeat)):
-        per = seconds / max(contracts, 1)
+        per_million = seconds / max(contracts, 1) * 1_000_000
+        verdict = "met" if per_million < SWEEP_TARGET_PER_MILLION else "MISSED"
         out(
-            f"  {label:<20} {seconds:7.2f} s   per 100,000: {per * 100_000:6.1f} s"
-            f"   per 1,000,000: {per * 1_000_000:6.1f} s"
+            f"  {label:<20} {seconds:7.2f} s   per 100,000: {per_million / 10:6.1f} s"
+            f"   per 1,000,000: {per_million:6.1f} s   target < 30 s: {verdict}"
         )
     figures["sweep"] = (first, repeat, contracts)
     return figures

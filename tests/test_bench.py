@@ -46,7 +46,9 @@ def test_bench_prints_reads_beside_the_raw_sql_floor(bench_views_on):
     assert "raw SQL" in table and "raw view" in table
     for read in READS:
         assert read in table
-    assert "Reminder sweep over" in table
+    assert table.count("(5x)") == 2 and table.count("(3x)") == 3  # each read's target
+    assert "Reminder sweep over" in table and "target < 30 s" in table
+    assert table.startswith("Machine: ") and " cores (" in table
 
 
 def test_bench_query_counts_do_not_grow_with_the_plan(bench_views_on):
