@@ -84,3 +84,21 @@ def test_consent_status_needs_its_time(tolvan, network):
         Consent.objects.create(
             patient=tolvan, organisation=network["cardiology"], status=Consent.Status.GIVEN
         )
+
+
+def test_the_access_log_keeps_one_index_per_way_it_is_read():
+    # Every staff read writes a row, so each index costs on every read: lookups by
+    # patient use (patient, -at) alone, and the emergency review its own small index.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        indexes = connection.introspection.get_constraints(cursor, "patients_accesslogentry")
+        plain = [i["columns"] for i in indexes.values() if i["index"] and not i["primary_key"]]
+        assert ["patient_id"] not in plain
+        assert ["patient_id", "at"] in plain
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN SELECT * FROM patients_accesslogentry WHERE emergency ORDER BY at DESC"
+        )
+        plan = " ".join(row[0] for row in cursor.fetchall())
+    assert "access_log_emergency" in plan
