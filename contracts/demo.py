@@ -26,7 +26,14 @@ from django.utils import timezone
 from actors.models import Membership, Organisation, OrganisationKind, Role, User
 from patients import services as patient_services
 from patients.identity import SAMORDNING_DAY_OFFSET, luhn_check_digit
-from patients.models import CareTeamMember, Consent, Patient, Relative, SupportProfile
+from patients.models import (
+    CareTeamMember,
+    Consent,
+    IdentityKind,
+    Patient,
+    Relative,
+    SupportProfile,
+)
 
 from . import days, services
 from .history import Actor
@@ -89,6 +96,16 @@ STREETS = [
 ]  # fmt: skip
 
 
+# Draws of a personnummer that may meet taken numbers before a samordningsnummer is made.
+MAX_TRIES = 200
+
+
+def birth_date_of(number: str) -> date:
+    """The date of birth in a personnummer or samordningsnummer (day + 60)."""
+    day = int(number[6:8])
+    return date(int(number[:4]), int(number[4:6]), day - SAMORDNING_DAY_OFFSET if day > 60 else day)
+
+
 def fictional_identity_number(
     rng: random.Random,
     taken: set[str],
@@ -100,7 +117,15 @@ def fictional_identity_number(
     """A Luhn-valid personnummer (or samordningsnummer) not in `taken`; adds it there.
 
     Returns the 12-digit number and whether its sex digit is female (even)."""
+    tries = 0
     while True:
+        tries += 1
+        if tries > MAX_TRIES and not coordination:
+            # The test series holds about 590 000 personnummer in these years; near that
+            # (a million bench patients) the rest become samordningsnummer, of which there
+            # are as many. Numbers drawn before keep their order, so a larger run finds
+            # the smaller one's patients again.
+            coordination, tries = True, 0
         year = rng.randint(first_year, last_year)
         born = date(year, 1, 1) + timedelta(days=rng.randrange(365 + calendar.isleap(year)))
         female = rng.random() < 0.55
@@ -1030,7 +1055,12 @@ def _insert_batch(net, pool, rows, rng, commitments_min, commitments_max) -> int
                     identity_number=number,
                     given_name=given,
                     family_name=rng.choice(FAMILY_NAMES),
-                    birth_date=date(int(number[:4]), int(number[4:6]), int(number[6:8])),
+                    identity_kind=(
+                        IdentityKind.SAMORDNINGSNUMMER
+                        if int(number[6:8]) > 60
+                        else IdentityKind.PERSONNUMMER
+                    ),
+                    birth_date=birth_date_of(number),
                     phone=fictional_phone(index),
                     address=f"{rng.choice(STREETS)} {rng.randint(1, 60)}, Tierp",
                     support_profile=rng.choices(PROFILES, PROFILE_WEIGHTS)[0],

@@ -167,3 +167,22 @@ def test_seed_demo_prints_the_site_and_the_demo_logins():
     for email in ("esther@naravard.example", "karin@naravard.example", "admin@naravard.example"):
         assert email in out
     assert "demo1234" in out and "Vårdcentralen Tierp" in out
+
+
+def test_generated_numbers_go_on_as_samordningsnummer_when_the_test_series_runs_out():
+    import random
+
+    from patients import identity
+
+    rng, taken = random.Random("a full year"), set()
+    # One year holds 366 days x 20 test-series birth numbers of personnummer.
+    numbers = [
+        demo.fictional_identity_number(rng, taken, first_year=2000, last_year=2000)[0]
+        for _ in range(366 * 20 + 50)
+    ]
+    assert len(set(numbers)) == len(numbers)
+    kinds = [identity.parse(n).kind for n in numbers]
+    assert kinds.count("samordningsnummer") >= 50
+    for number in numbers:
+        parsed = identity.parse(number)
+        assert parsed.birth_date == demo.birth_date_of(number)
