@@ -19,7 +19,7 @@ Other databases (the SQLite default of `make run`) take the ORM path in `contrac
 from django.conf import settings
 from django.db import connection
 
-from naravard.dbutil import PreparedStatement
+from naravard.dbutil import PreparedStatement, json_list
 from patients.models import AccessLogEntry
 
 
@@ -67,10 +67,6 @@ def _relative_ref(id_column: str) -> str:
         "(SELECT json_build_object('id', r.id, 'name', r.name, 'relation', r.relation) "  # noqa: S608
         f"FROM patients_relative r WHERE r.id = {id_column})"
     )
-
-
-def _list(item: str, source: str, order: str) -> str:
-    return f"coalesce((SELECT json_agg({item} ORDER BY {order}) {source}), '[]'::json)"
 
 
 GOAL = (
@@ -121,15 +117,15 @@ CONTRACT = f"""json_build_object(
     'id', c.id, 'patient', c.patient_id, 'status', c.status, 'version', c.version,
     'etag', '"contract-' || c.id || '-v' || c.version || '"',
     'what_matters', c.what_matters,
-    'goals', {_list(GOAL, GOALS, "g.position, g.id")},
+    'goals', {json_list(GOAL, GOALS, "g.position, g.id")},
     'next_step', (SELECT {NEXT_STEP} {NEXT_STEPS} AND s.status = 'planned'
                   ORDER BY s.scheduled_at, s.id LIMIT 1),
-    'next_steps', {_list(NEXT_STEP, NEXT_STEPS, "s.scheduled_at, s.id")},
-    'commitments', {_list(COMMITMENT, COMMITMENTS, "m.due_date, m.id")},
+    'next_steps', {json_list(NEXT_STEP, NEXT_STEPS, "s.scheduled_at, s.id")},
+    'commitments', {json_list(COMMITMENT, COMMITMENTS, "m.due_date, m.id")},
     'fixed_care_contact', (SELECT {CARE_CONTACT} {CARE_CONTACTS} AND f.ended_on IS NULL
                            ORDER BY f.id LIMIT 1),
-    'warning_signs', {_list(WARNING_SIGN, WARNING_SIGNS, "w.position, w.id")},
-    'contact_paths', {_list(CONTACT_PATH, CONTACT_PATHS, "a.position, a.id")},
+    'warning_signs', {json_list(WARNING_SIGN, WARNING_SIGNS, "w.position, w.id")},
+    'contact_paths', {json_list(CONTACT_PATH, CONTACT_PATHS, "a.position, a.id")},
     'agreed_version', c.agreed_version,
     'agreed_at', {_local_iso("c.agreed_at")},
     'changed_since_agreed', coalesce(c.agreed_version < c.version, false),
@@ -161,7 +157,7 @@ WITH target AS (
     WHERE c.id = %(contract)s AND c.patient_id IN ({VISIBLE_PATIENTS})
 ),
 logged AS ({LOG_READS} FROM target RETURNING patient_id)
-SELECT c.id, c.version, {CONTRACT}::text, (SELECT count(*) FROM logged)
+SELECT c.version, {CONTRACT}::text, (SELECT count(*) FROM logged)
 FROM target c
 """)  # noqa: S608 - constant fragments of this module; values are parameters
 
@@ -216,7 +212,7 @@ def read_contract(organisation, client_name: str, contract_id: int, now):
     row = CONTRACT_READ.fetchone(params)
     if row is None:
         return None
-    _id, version, body, _logged = row
+    version, body, _logged = row
     return version, body
 
 

@@ -22,7 +22,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
 from actors.models import Membership, Organisation, Role, User
-from naravard.dbutil import PreparedStatement
+from naravard.dbutil import PreparedStatement, json_list
 from patients import identity
 from patients.access import patients_visible_to
 from patients.models import CareTeamMember, Consent, Patient, Relative
@@ -316,12 +316,10 @@ def _person(id_column: str) -> str:
     return f"(SELECT {_PERSON} FROM actors_user u WHERE u.id = {id_column})"  # noqa: S608
 
 
-def _list(item: str, source: str, order: str) -> str:
-    return f"coalesce((SELECT json_agg({item} ORDER BY {order}) {source}), '[]'::json)"
-
-
-RELATIVES = _list("r", "FROM patients_relative r WHERE r.patient_id = %(patient)s", "r.id")
-GOALS = _list("g", "FROM contracts_goal g JOIN plan c ON g.contract_id = c.id", "g.position, g.id")
+RELATIVES = json_list("r", "FROM patients_relative r WHERE r.patient_id = %(patient)s", "r.id")
+GOALS = json_list(
+    "g", "FROM contracts_goal g JOIN plan c ON g.contract_id = c.id", "g.position, g.id"
+)
 NEXT_STEP = f"""(
     SELECT json_build_object('row', row_to_json(s), 'organisation',
         {_organisation("s.organisation_id")}, 'staff', {_person("s.staff_id")})
@@ -337,10 +335,10 @@ CARE_CONTACT = f"""(
             ORDER BY m.id LIMIT 1))
     FROM contracts_fixedcarecontact f JOIN plan c ON f.contract_id = c.id
     WHERE f.ended_on IS NULL ORDER BY f.id LIMIT 1)"""  # noqa: S608
-WARNING_SIGNS = _list(
+WARNING_SIGNS = json_list(
     "w", "FROM contracts_warningsign w JOIN plan c ON w.contract_id = c.id", "w.position, w.id"
 )
-CONTACT_PATHS = _list(
+CONTACT_PATHS = json_list(
     "json_build_object('row', row_to_json(a), "
     f"'organisation', {_organisation('a.organisation_id')})",
     "FROM contracts_contactpath a JOIN plan c ON a.contract_id = c.id",
@@ -352,7 +350,7 @@ COMMITMENT = (
     "m.owner_staff_id, m.owner_relative_id, "
     f"{_organisation('m.owner_organisation_id', 'o.name')}, {_person('m.owner_staff_id')})"
 )
-COMMITMENTS = _list(
+COMMITMENTS = json_list(
     COMMITMENT,
     "FROM contracts_commitment m JOIN plan c ON m.contract_id = c.id WHERE m.status <> 'cancelled'",
     "m.due_date, m.id",
@@ -361,13 +359,13 @@ EVENT = (
     f"json_build_object('row', row_to_json(e), 'actor', {_person('e.actor_id')}, "
     f"'organisation', {_organisation('e.organisation_id')})"
 )
-NAMED_ORGANISATIONS = _list(
+NAMED_ORGANISATIONS = json_list(
     "o",
     "FROM actors_organisation o WHERE o.id IN "
     "(SELECT id FROM named WHERE key IN ('owner_organisation', 'organisation'))",
     "o.id",
 )
-NAMED_STAFF = _list(
+NAMED_STAFF = json_list(
     _PERSON,
     "FROM actors_user u WHERE u.id IN (SELECT id FROM named WHERE key IN ('owner_staff', 'staff'))",
     "u.id",
@@ -410,8 +408,8 @@ SELECT json_build_object(
     'warning_signs', {WARNING_SIGNS},
     'contact_paths', {CONTACT_PATHS},
     'commitments', {COMMITMENTS},
-    'events', {_list(EVENT, "FROM recent e", "e.at DESC, e.id DESC")},
-    'changes', {_list(EVENT, "FROM changes e", "e.at, e.id")},
+    'events', {json_list(EVENT, "FROM recent e", "e.at DESC, e.id DESC")},
+    'changes', {json_list(EVENT, "FROM changes e", "e.at, e.id")},
     'organisations', {NAMED_ORGANISATIONS},
     'staff', {NAMED_STAFF}
 )::text

@@ -79,39 +79,48 @@ class Integrator:
         return Actor.integration(self.client.organisation, label=self.client.name)
 
 
-def _select_list(model, alias: str) -> tuple[list, str]:
-    fields = model._meta.concrete_fields
-    return list(fields), ", ".join(f'{alias}."{f.column}"' for f in fields)
+@dataclass(frozen=True)
+class _Share:
+    """One model's columns in the token lookup's row, and how the ORM converts each."""
 
+    model: type
+    attnames: list
+    converters: list  # per column: (converters, column expression)
 
-def _from_row(model, fields, values):
-    """A model instance from its columns, converted as the ORM converts them (JSON, and
-    on SQLite dates and times)."""
-    converted = []
-    for model_field, value in zip(fields, values, strict=True):
-        column = model_field.get_col(model._meta.db_table)
-        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(
-            connection
-        ):
-            value = convert(value, column, connection)
-        converted.append(value)
-    return model.from_db("default", [f.attname for f in fields], converted)
+    @classmethod
+    def of(cls, model):
+        fields = model._meta.concrete_fields
+        converters = []
+        for model_field in fields:
+            column = model_field.get_col(model._meta.db_table)
+            found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            converters.append((found, column))
+        return cls(model, [f.attname for f in fields], converters)
+
+    def instance(self, values):
+        """A model instance from its columns, converted as the ORM converts them (JSON,
+        and on SQLite dates and times)."""
+        converted = []
+        for value, (found, column) in zip(values, self.converters, strict=True):
+            for convert in found:
+                value = convert(value, column, connection)
+            converted.append(value)
+        return self.model.from_db("default", self.attnames, converted)
 
 
 @cache
-def _token_lookup() -> tuple[PreparedStatement, list]:
+def _token_lookup() -> tuple[PreparedStatement, list[_Share]]:
     """The statement that loads a bearer token with its application, ApiClient and
     organisation, and each model's share of the row (built once, from the models)."""
     token_model, application_model = get_access_token_model(), get_application_model()
     joined = [(token_model, "t"), (application_model, "a"), (ApiClient, "c"), (Organisation, "o")]
-    shares, columns = [], []
-    for model, alias in joined:
-        fields, select = _select_list(model, alias)
-        shares.append((model, fields))
-        columns.append(select)
+    shares = [_Share.of(model) for model, _alias in joined]
+    columns = ", ".join(
+        f'{alias}."{f.column}"' for model, alias in joined for f in model._meta.concrete_fields
+    )
     # Table and column names come from the models; the checksum is a parameter.
     sql = (
-        f"SELECT {', '.join(columns)} FROM {token_model._meta.db_table} t "  # noqa: S608
+        f"SELECT {columns} FROM {token_model._meta.db_table} t "  # noqa: S608
         f"LEFT JOIN {application_model._meta.db_table} a ON a.id = t.application_id "
         f"LEFT JOIN {ApiClient._meta.db_table} c ON c.application_id = a.id "
         f"LEFT JOIN {Organisation._meta.db_table} o ON o.id = c.organisation_id "
@@ -131,10 +140,10 @@ def load_token(token: str):
     if row is None:
         return None
     objects, start = [], 0
-    for model, fields in shares:
-        values = row[start : start + len(fields)]
-        start += len(fields)
-        objects.append(None if values[0] is None else _from_row(model, fields, values))
+    for share in shares:
+        values = row[start : start + len(share.attnames)]
+        start += len(share.attnames)
+        objects.append(None if values[0] is None else share.instance(values))
     return tuple(objects)
 
 

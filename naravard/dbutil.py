@@ -58,13 +58,19 @@ class CurrentTxid(Func):
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
+def json_list(item: str, source: str, order: str) -> str:
+    """SQL for a JSON array of `item` over the rows of `source` ("FROM ... WHERE ...")
+    in `order`, and [] when there are none. Fragments are the caller's constants."""
+    return f"coalesce((SELECT json_agg({item} ORDER BY {order}) {source}), '[]'::json)"
+
+
 class PreparedStatement:
     """One large, constant SQL statement on a hot path, run as a prepared statement.
 
     Written with %(name)s placeholders like any other; numbered once ($1, $2...) so that
     psycopg sends the text as it is (it re-parses a statement this long on every call),
     and prepared on each connection the first time it runs, so PostgreSQL plans it once
-    (a generic plan: see `settings.NARAVARD_PREPARED_STATEMENTS`) instead of on every
+    (a generic plan: see DB_PREPARED_STATEMENTS in settings.py) instead of on every
     request: planning the contract read took longer than running it. Django's own cursors
     bind values on the client and never prepare. The cursor is wrapped like any Django
     cursor: its queries are counted and logged and its errors translated."""
