@@ -270,16 +270,29 @@ class AccessLogEntry(AppendOnlyModel):
         API_READ = "api_read", _("Read through an integration")
         SEARCH = "search", _("Found in a search")
 
+    # The references below are not foreign keys in the database (db_constraint=False).
+    # A log row names who read what at the time, and must outlive any later change to
+    # those rows; and a database foreign key checks and locks the patient's row on every
+    # logged read (for a change-feed page, a hundred patients at once). Every row is
+    # written by patients.access or contracts.api_reads from rows read in the same
+    # transaction, and PROTECT still keeps the ORM from deleting a referenced row.
     at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    # Indexed (user, -at) only where there is a user: integrations' reads have none.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("read by"),
         null=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     organisation = models.ForeignKey(
-        Organisation, verbose_name=_("organisation"), null=True, on_delete=models.PROTECT
+        Organisation,
+        verbose_name=_("organisation"),
+        null=True,
+        on_delete=models.PROTECT,
+        db_constraint=False,
     )
     role = models.CharField(_("role"), max_length=20, blank=True)
     api_client = models.CharField(_("integration"), max_length=100, blank=True)
@@ -291,6 +304,7 @@ class AccessLogEntry(AppendOnlyModel):
         on_delete=models.PROTECT,
         related_name="access_log",
         db_index=False,
+        db_constraint=False,
     )
     action = models.CharField(_("what"), max_length=20, choices=Action.choices)
     emergency = models.BooleanField(_("emergency access"), default=False)
@@ -302,6 +316,9 @@ class AccessLogEntry(AppendOnlyModel):
         ordering = ["-at"]
         indexes = [
             models.Index(fields=["patient", "-at"]),
+            models.Index(
+                fields=["user", "-at"], condition=Q(user__isnull=False), name="access_log_by_user"
+            ),
             # Emergency reads awaiting review: few rows, so ordinary reads pay nothing.
             models.Index(fields=["-at"], condition=Q(emergency=True), name="access_log_emergency"),
         ]
