@@ -219,6 +219,7 @@ class Commitment(models.Model):
         on_delete=models.PROTECT,
         related_name="commitments",
     )
+    # Indexed only where set (see Meta.indexes), as are the other mostly empty references.
     owner_staff = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("staff member"),
@@ -226,6 +227,7 @@ class Commitment(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="commitments",
+        db_index=False,
     )
     owner_relative = models.ForeignKey(
         Relative,
@@ -234,13 +236,19 @@ class Commitment(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="commitments",
+        db_index=False,
     )
     what = models.TextField(_("what"))
     due_date = models.DateField(_("by when"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default="open")
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     completed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     # Set by the sweeps: the due date whose "commitment is late" follow-up task exists,
@@ -292,6 +300,18 @@ class Commitment(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "due_date"]),
+            # References that most rows leave empty are indexed where they are set: the
+            # lookups (a person's commitments, deleting a referenced row) name a value,
+            # and an open commitment, the kind the sweep marks, then writes two or three
+            # index entries fewer.
+            *(
+                models.Index(
+                    fields=[name],
+                    condition=Q(**{f"{name}__isnull": False}),
+                    name=f"commitment_{name}",
+                )
+                for name in ("owner_staff", "owner_relative", "completed_by")
+            ),
             # What the overdue sweep has not looked at: every open dated commitment
             # until its late task is made. The sweep's WHERE implies this condition
             # (tests/test_sweeps.py checks that the plan uses the index).
@@ -585,11 +605,17 @@ class FollowUpTask(models.Model):
     dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
     kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
     contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="follow_ups")
+    # Indexed only where set (see Meta.indexes): each kind of task sets one of the two.
     next_step = models.ForeignKey(
-        NextStep, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        NextStep, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     commitment = models.ForeignKey(
-        Commitment, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Commitment,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     assigned_organisation = models.ForeignKey(
         Organisation,
@@ -614,7 +640,12 @@ class FollowUpTask(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     done_at = models.DateTimeField(_("done"), null=True, blank=True)
     done_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     objects = FollowUpTaskQuerySet.as_manager()
@@ -640,6 +671,14 @@ class FollowUpTask(models.Model):
                 fields=["kind"],
                 condition=Q(status="open") & ~Q(kind="commitment_overdue"),
                 name="follow_up_open_by_kind",
+            ),
+            *(
+                models.Index(
+                    fields=[name],
+                    condition=Q(**{f"{name}__isnull": False}),
+                    name=f"follow_up_{name}",
+                )
+                for name in ("next_step", "commitment", "done_by")
             ),
         ]
         constraints = [

@@ -102,3 +102,39 @@ def test_the_access_log_keeps_one_index_per_way_it_is_read():
         )
         plan = " ".join(row[0] for row in cursor.fetchall())
     assert "access_log_emergency" in plan
+
+
+def test_the_access_log_names_rows_without_database_foreign_keys():
+    # A foreign key checks and locks the referenced row when a logged read commits: a
+    # hundred patient rows for one change-feed page. The log names who read what.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        indexes = connection.introspection.get_constraints(cursor, "patients_accesslogentry")
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'access_log_by_user'")
+        (by_user,) = cursor.fetchone()
+    assert not [name for name, i in indexes.items() if i["foreign_key"]]
+    # Staff reads by person, newest first; integrations' reads (no user) stay out.
+    assert ["user_id"] not in [i["columns"] for i in indexes.values() if i["index"]]
+    assert "(user_id, at DESC) WHERE (user_id IS NOT NULL)" in by_user
+
+
+def test_references_most_rows_leave_empty_are_indexed_only_where_set():
+    # The sweep marks open commitments and makes tasks by the hundred thousand; an
+    # index entry for an empty reference (or a LIKE index nothing uses) cost each one.
+    from django.db import connection
+
+    partial = {
+        "contracts_commitment": ("owner_staff_id", "owner_relative_id", "completed_by_id"),
+        "contracts_followuptask": ("next_step_id", "commitment_id", "done_by_id"),
+    }
+    with connection.cursor() as cursor:
+        for table, columns in partial.items():
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table]
+            )
+            indexes = dict(cursor.fetchall())
+            for column in columns:
+                defs = [d for d in indexes.values() if f"({column})" in d]
+                assert defs == [defs[0]] and f"WHERE ({column} IS NOT NULL)" in defs[0], column
+            assert not [name for name in indexes if name.endswith("_like")], table
