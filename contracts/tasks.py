@@ -41,11 +41,17 @@ def enqueue_on_commit(task, *args, **kwargs) -> None:
 
 
 @shared_task(name="contracts.tasks.run_sweeps")
-def run_sweeps() -> dict:
-    """Fill the outbox and the follow-up lists from the rules (one statement per rule)."""
-    counts = sweeps.run_all()
+def run_sweeps(only: list[str] | None = None) -> dict:
+    """Fill the outbox and the follow-up lists from the rules (one statement per rule).
+
+    A run that met a backlog of late commitments (a full batch) asks for the next batch
+    at once, with that rule alone: each run stays short, and the backlog is worked off
+    without waiting for beat."""
+    counts = sweeps.run_all(only=only)
     if any(made.get("notifications") for made in counts.values()):
         enqueue_on_commit(send_due)
+    if sweeps.backlog_left(counts):
+        enqueue_on_commit(run_sweeps, only=["overdue_commitments"])
     return counts
 
 

@@ -202,6 +202,11 @@ OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "6
 OUTBOX_LEASE_SECONDS = float(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
 OUTBOX_BATCH_SIZE = int(os.environ.get("OUTBOX_BATCH_SIZE", "20"))
 
+# The reminder sweeps (contracts.sweeps): at most this many late commitments become
+# follow-up tasks in one run, oldest first, so a backlog (a bulk import of late plans)
+# is worked off in bounded runs that follow each other instead of in one long one.
+SWEEP_LATE_BATCH = int(os.environ.get("SWEEP_LATE_BATCH", "50000"))
+
 # --- Celery -----------------------------------------------------------------
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL

@@ -497,9 +497,56 @@ def test_reopened_late_commitment_gets_no_second_task(plan, clock, doctor, netwo
     )
     made = sweep(clock, sthlm(2026, 3, 11, 9, 10))
 
-    assert made["overdue_commitments"] == {"tasks": 0, "notifications": 0}
+    assert made["overdue_commitments"] == {"tasks": 0, "notifications": 0, "late": 1}
     assert overdue_keys("done") == [f"commitment_overdue:{late.pk}:2026-03-10"]
     assert marker(late) == date(2026, 3, 10)
+
+
+def test_a_run_takes_at_most_a_batch_of_late_commitments_oldest_first(
+    plan, clock, doctor, network, settings
+):
+    settings.SWEEP_LATE_BATCH = 2
+    dates = [date(2026, 3, day) for day in (9, 4, 6, 5, 8)]
+    for due in dates:
+        add_commitment(plan, doctor, network, due, owner_kind="patient")
+    made_on = []
+
+    for minutes in (0, 5, 10, 15):
+        made = sweep(clock, sthlm(2026, 3, 11, 9, minutes))["overdue_commitments"]
+        made_on.append(sorted(key[-10:] for key in overdue_keys()))
+        assert sweeps.backlog_left({"overdue_commitments": made}) == (made["late"] == 2)
+
+    assert made_on == [
+        ["2026-03-04", "2026-03-05"],
+        ["2026-03-04", "2026-03-05", "2026-03-06", "2026-03-08"],
+        ["2026-03-04", "2026-03-05", "2026-03-06", "2026-03-08", "2026-03-09"],
+        ["2026-03-04", "2026-03-05", "2026-03-06", "2026-03-08", "2026-03-09"],
+    ]
+
+
+def test_a_sweep_task_that_met_a_backlog_asks_for_the_next_batch_at_once(
+    plan, clock, doctor, network, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from contracts import tasks
+
+    settings.SWEEP_LATE_BATCH = 2
+    for day in (4, 5, 6):
+        add_commitment(plan, doctor, network, date(2026, 3, day), owner_kind="patient")
+    clock.move_to(sthlm(2026, 3, 11, 9, 0))
+    asked = []
+    monkeypatch.setattr(tasks, "enqueue", lambda task, **kwargs: asked.append((task, kwargs)))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.run_sweeps()
+    assert (tasks.run_sweeps, {"only": ["overdue_commitments"]}) in asked
+    assert len(overdue_keys()) == 2
+
+    asked.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        made = tasks.run_sweeps(only=["overdue_commitments"])
+    assert list(made) == ["overdue_commitments"]
+    assert len(overdue_keys()) == 3
+    assert all(task is not tasks.run_sweeps for task, _ in asked), "the backlog is done"
 
 
 def test_closing_a_plan_closes_its_late_commitment_tasks(plan, clock, doctor, network):
@@ -720,7 +767,7 @@ class Statements:
         self.sql, self.params = sql, params
 
     def fetchone(self):
-        return (0, 0)
+        return (0, 0, 0)
 
 
 def plan_of(rule, now=T0):
