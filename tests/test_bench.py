@@ -48,6 +48,7 @@ def test_bench_prints_reads_beside_the_raw_sql_floor(bench_views_on):
         assert read in table
     assert table.count("(5x)") == 2 and table.count("(3x)") == 3  # each read's target
     assert "Reminder sweep over" in table and "target < 30 s" in table
+    assert "first of the day" in table and "Catch-up, swept as of yesterday" in table
     assert table.startswith("Machine: ") and " cores (" in table
 
 
