@@ -67,7 +67,10 @@ class Command(BaseCommand):
                 commitments_max=options["commitments_max"],
                 stdout=self.stdout,
             )
-        # A running installation has swept its plans up to now (bench.catch_up).
+        # A running installation has swept its plans up to now (bench.catch_up), with
+        # statistics to plan by.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
         caught_up = bench.catch_up()
         # Bulk-loaded rows have no planner statistics until autovacuum gets to them, and
         # each bench run's rolled-back sweep leaves dead rows behind (where autovacuum is
