@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework import serializers
 
 from contracts.api_reads import _local_iso
@@ -22,14 +23,17 @@ WINTER_AND_SUMMER = [
 
 
 @pytest.mark.parametrize("moment", WINTER_AND_SUMMER)
-def test_datetimes_built_in_sql_read_as_drf_writes_them(moment, settings):
+@pytest.mark.parametrize("zone", ["Europe/Stockholm", "UTC", "America/New_York", "Asia/Kolkata"])
+def test_datetimes_built_in_sql_read_as_drf_writes_them(moment, zone):
+    # Stockholm's offsets are named in the SQL; other zones (a zero offset is "Z", and
+    # negative and half-hour offsets) take its general branch.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_local_iso('%(moment)s::timestamptz')}",
-            {"moment": moment, "tz": settings.TIME_ZONE},
+            f"SELECT {_local_iso('%(moment)s::timestamptz')}", {"moment": moment, "tz": zone}
         )
         written = cursor.fetchone()[0]
-    assert written == serializers.DateTimeField().to_representation(moment)
+    with timezone.override(zone):
+        assert written == serializers.DateTimeField().to_representation(moment)
 
 
 def test_a_missing_datetime_stays_null(settings):
