@@ -50,26 +50,34 @@ def _local_iso(column: str) -> str:
 
 # A referenced row is looked up by its id (an index probe per row, and NULL when there
 # is none), not joined: the planner hashed every relative and staff member to join them.
+# Most commitments name no staff member or relative, so the lookup runs only for an id.
 # (S608: the argument is always a column name of this module.)
+def _by_id(id_column: str, lookup: str) -> str:
+    return f"CASE WHEN {id_column} IS NOT NULL THEN ({lookup} = {id_column}) END"
+
+
 def _organisation_ref(id_column: str) -> str:
-    return (
-        "(SELECT json_build_object('id', o.id, 'name', o.name, 'kind', o.kind, "  # noqa: S608
-        f"'hsa_id', o.hsa_id) FROM actors_organisation o WHERE o.id = {id_column})"
+    return _by_id(
+        id_column,
+        "SELECT json_build_object('id', o.id, 'name', o.name, 'kind', o.kind, "
+        "'hsa_id', o.hsa_id) FROM actors_organisation o WHERE o.id",
     )
 
 
 def _staff_ref(id_column: str) -> str:
     # As User.get_full_name() gives it.
-    return (
-        "(SELECT json_build_object('id', u.id, 'name', btrim(u.first_name || ' ' || "  # noqa: S608
-        f"u.last_name)) FROM actors_user u WHERE u.id = {id_column})"
+    return _by_id(
+        id_column,
+        "SELECT json_build_object('id', u.id, 'name', btrim(u.first_name || ' ' || "
+        "u.last_name)) FROM actors_user u WHERE u.id",
     )
 
 
 def _relative_ref(id_column: str) -> str:
-    return (
-        "(SELECT json_build_object('id', r.id, 'name', r.name, 'relation', r.relation) "  # noqa: S608
-        f"FROM patients_relative r WHERE r.id = {id_column})"
+    return _by_id(
+        id_column,
+        "SELECT json_build_object('id', r.id, 'name', r.name, 'relation', r.relation) "
+        "FROM patients_relative r WHERE r.id",
     )
 
 
