@@ -22,7 +22,10 @@ A sweep runs every few minutes over every plan, so each rule looks only at what 
 be newly due: a window of time, or rows not yet handled. Late commitments are most
 of the work (a few per plan, staying late for weeks), so each carries the due date
 its task was made for (`Commitment.overdue_task_for`), and two partial indexes hold
-the late commitments not yet seen and those whose task may have lost its cause. The
+the late commitments not yet seen and those whose task may have lost its cause. One
+run makes at most SWEEP_LATE_BATCH of them into tasks, oldest first: a backlog (a bulk
+import of plans already late) is worked off in short runs, each asking for the next
+(contracts.tasks.run_sweeps), instead of one that holds its locks for minutes. The
 other rules make at most one task per plan and skip those made before working out
 who is responsible (NOT EXISTS on the dedupe key: a lookup per candidate, or one
 pass over the tasks when the planner expects many). Tasks are closed first, so a
@@ -359,14 +362,14 @@ late AS (
 # commitments to their plans in a nested loop, 95 000 x 90 000 on a day at 1 000 000.)
 
 
-def overdue_commitments(cursor, now: datetime, batch: int | None = None) -> Counter:
+def overdue_commitments(cursor, now: datetime) -> Counter:
     """Policy: an open commitment past its date is followed up by the fixed care contact.
 
     Each late commitment is looked at once per due date: it is marked with the due date
     its task is made for. One reopened on a date that already has its task is skipped by
-    the conflict clause, and marked all the same. At most `batch` (settings.
-    SWEEP_LATE_BATCH) are looked at in one run; `late` says how many were, and a run
-    that reached the batch leaves the rest to the next (see `backlog_left`)."""
+    the conflict clause, and marked all the same. At most settings.SWEEP_LATE_BATCH are
+    looked at in one run; `late` says how many were, and a run that reached the batch
+    leaves the rest to the next (see `backlog_left`)."""
     due = """
         SELECT 'commitment_overdue:' || id || ':' || to_char(due_date, 'YYYY-MM-DD'),
                'commitment_overdue', contract_id, NULL::bigint, id, %(now)s::timestamptz
@@ -375,7 +378,7 @@ def overdue_commitments(cursor, now: datetime, batch: int | None = None) -> Coun
     params = {
         "now": now,
         "today": timezone.localdate(now),
-        "batch": batch or settings.SWEEP_LATE_BATCH,
+        "batch": settings.SWEEP_LATE_BATCH,
     }
     return _tasks_and_tell(cursor, due, params, before=UNSEEN_LATE, count_due_as="late")
 
