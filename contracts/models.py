@@ -313,10 +313,13 @@ class Commitment(models.Model):
                 for name in ("owner_staff", "owner_relative", "completed_by")
             ),
             # What the overdue sweep has not looked at: every open dated commitment
-            # until its late task is made. The sweep's WHERE implies this condition
-            # (tests/test_sweeps.py checks that the plan uses the index).
+            # until its late task is made. The sweep's WHERE implies this condition and
+            # it takes a batch in this index's order, (due_date, id), which the
+            # (status, due_date) index cannot give without sorting: the planner cannot
+            # know that the marked commitments are most of the late ones, and chose that
+            # index and read past every marked one (tests/test_sweeps.py).
             models.Index(
-                fields=["due_date"],
+                fields=["due_date", "id"],
                 condition=Q(status="open", due_date__isnull=False, overdue_task_for__isnull=True),
                 name="commitment_overdue_unseen",
             ),

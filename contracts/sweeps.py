@@ -349,7 +349,7 @@ late AS (
         SELECT u.id FROM contracts_commitment u
         JOIN contracts_contract uc ON uc.id = u.contract_id AND uc.status = 'active'
         WHERE u.status = 'open' AND u.overdue_task_for IS NULL AND u.due_date < %(today)s
-        ORDER BY u.due_date
+        ORDER BY u.due_date, u.id
         LIMIT %(batch)s
     ) picked, contracts_contract c
     WHERE m.id = picked.id AND c.id = m.contract_id AND c.status = 'active'
