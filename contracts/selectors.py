@@ -52,6 +52,7 @@ class OwnerGroup:
     key: str
     label: str
     commitments: list = field(default_factory=list)
+    html: str = ""  # set by the view: the rows' markup, when none has its form open
 
 
 @dataclass

@@ -5,9 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from personas import version
 
 from contracts import ics, selectors, services
@@ -654,3 +655,26 @@ def test_staff_page_reads_with_the_menus_memberships_as_without(plan, doctor, nu
         assert rows.count() == 2 and rows[0] == rows[1]
     with pytest.raises(NoAccess):
         get_patient_for(cardiologist, plan.patient_id, memberships=memberships_of(cardiologist))
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 1, 5, 6, 7, 8, 123456, tzinfo=UTC),  # winter, microseconds
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC),  # the first moment of summer time
+        datetime(2026, 5, 17, 22, 30, tzinfo=UTC),  # the next day in Stockholm
+        datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC),  # the next year in Stockholm
+    ],
+)
+def test_event_times_read_as_the_date_filter_writes_them(moment, language):
+    # The plan page writes its history's times with time_tag, not the slower date filter.
+    ours = Template("{% load plan_times %}{{ at|time_tag }}|{{ at|time_tag:'year' }}")
+    filters = Template(
+        "<time datetime=\"{{ at|date:'c' }}\">{{ at|date:'j M H:i' }}</time>|"
+        "<time datetime=\"{{ at|date:'c' }}\">{{ at|date:'j M Y H:i' }}</time>"
+    )
+    with translation.override(language):
+        written = ours.render(Context({"at": moment}))
+        assert written == filters.render(Context({"at": moment}))
+    assert written.count("<time datetime=") == 2
