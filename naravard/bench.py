@@ -593,8 +593,9 @@ def run(
     measured = "measured" if contracts >= 1_000_000 else "extrapolated linearly"
     out("")
     out(f"Reminder sweep over {contracts:,} open plans (measured; per 100k / 1M {measured}):")
+    runs = f"{len(daily.times)} run{'s' if len(daily.times) > 1 else ''}"
     rows = (
-        (f"first of the day ({len(daily.times)} run)", daily.total),
+        (f"first of the day ({runs})", daily.total),
         ("repeat run (steady)", repeat),
     )
     for label, seconds in rows:
