@@ -315,13 +315,14 @@ class Commitment(models.Model):
             # What the overdue sweep has not looked at: every open dated commitment
             # until its late task is made. The sweep's WHERE implies this condition and
             # it takes a batch in this index's order, (due_date, id), which the
-            # (status, due_date) index cannot give without sorting: the planner cannot
-            # know that the marked commitments are most of the late ones, and chose that
-            # index and read past every marked one (tests/test_sweeps.py).
+            # (status, due_date) index gives only with a sort on top. The planner cannot
+            # know that the marked commitments are most of the late ones: ordered by
+            # due_date alone, it chose that index and read past every marked one
+            # (tests/test_sweeps.py).
             models.Index(
                 fields=["due_date", "id"],
                 condition=Q(status="open", due_date__isnull=False, overdue_task_for__isnull=True),
-                name="commitment_overdue_unseen",
+                name="commitment_late_unseen",
             ),
             # Late tasks whose cause may have gone: done, cancelled or moved since.
             models.Index(
@@ -605,6 +606,9 @@ class FollowUpTask(models.Model):
         OPEN = "open", _("To do")
         DONE = "done", _("Done")
 
+    # Migration 0007 dropped the LIKE index Django makes beside a unique text column on
+    # PostgreSQL (no query matches a dedupe key by pattern); altering this field in a
+    # later migration would make it again.
     dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
     kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
     contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="follow_ups")

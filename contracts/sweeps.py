@@ -337,7 +337,7 @@ def plans_without_care_contact(cursor, now: datetime) -> Counter:
 
 
 # Open late commitments not yet seen, through the partial index that holds just them
-# (commitment_overdue_unseen, whose condition this WHERE implies), at most %(batch)s of
+# (commitment_late_unseen, whose condition this WHERE implies), at most %(batch)s of
 # them, oldest date first, marked in one pass: the UPDATE locks each row and re-reads one
 # that a user or a second sweep changed meanwhile, so the date it returns, and the task
 # is made for, is the date it marks. A plan that is not active gets no task, so its

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -206,6 +207,8 @@ OUTBOX_BATCH_SIZE = int(os.environ.get("OUTBOX_BATCH_SIZE", "20"))
 # follow-up tasks in one run, oldest first, so a backlog (a bulk import of late plans)
 # is worked off in bounded runs that follow each other instead of in one long one.
 SWEEP_LATE_BATCH = int(os.environ.get("SWEEP_LATE_BATCH", "50000"))
+if SWEEP_LATE_BATCH < 1:
+    raise ImproperlyConfigured("SWEEP_LATE_BATCH must be at least 1.")
 
 # --- Celery -----------------------------------------------------------------
 if REDIS_URL:

@@ -276,6 +276,8 @@ class AccessLogEntry(AppendOnlyModel):
     # logged read (for a change-feed page, a hundred patients at once). Every row is
     # written by patients.access or contracts.api_reads from rows read in the same
     # transaction, and PROTECT still keeps the ORM from deleting a referenced row.
+    # Patients and staff are never deleted, only deactivated: the log must name them for
+    # years (a row whose patient went would drop out of the views that join the patient).
     at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
     # Indexed (user, -at) only where there is a user: integrations' reads have none.
     user = models.ForeignKey(

@@ -787,7 +787,7 @@ def test_unseen_late_commitments_are_read_from_their_partial_index(plan):
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_bitmapscan = off")
 
-    assert "commitment_overdue_unseen" in plan_of(sweeps.overdue_commitments)
+    assert "commitment_late_unseen" in plan_of(sweeps.overdue_commitments)
 
 
 def test_only_the_unseen_index_gives_the_batch_its_order():
@@ -796,9 +796,34 @@ def test_only_the_unseen_index_gives_the_batch_its_order():
     # (A small test database cannot reproduce the planner's estimates at 1 000 000
     # plans, where ORDER BY due_date alone let it take the (status, due_date) index.)
     indexes = {index.name: index.fields for index in Commitment._meta.indexes}
-    assert indexes.pop("commitment_overdue_unseen") == ["due_date", "id"]
+    assert indexes.pop("commitment_late_unseen") == ["due_date", "id"]
     assert "ORDER BY u.due_date, u.id\n" in sweeps.UNSEEN_LATE
     assert not [fields for fields in indexes.values() if "id" in fields]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_unseen_index_is_swapped_without_locking_the_table():
+    # CREATE and DROP INDEX CONCURRENTLY refuse to run inside a transaction: this
+    # migration runs outside one, builds the new index before the old one goes, and
+    # goes back the same way.
+    from django.db.migrations.executor import MigrationExecutor
+
+    def indexes():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'contracts_commitment'"
+            )
+            return {row[0] for row in cursor.fetchall()} & {
+                "commitment_overdue_unseen",
+                "commitment_late_unseen",
+            }
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("contracts", "0007_partial_reference_indexes")])
+    assert indexes() == {"commitment_overdue_unseen"}
+    executor = MigrationExecutor(connection)
+    executor.migrate([("contracts", "0008_unseen_late_in_batch_order")])
+    assert indexes() == {"commitment_late_unseen"}
 
 
 def test_commitments_whose_late_task_may_be_stale_are_read_from_their_partial_index(plan):
