@@ -96,29 +96,37 @@ class Row:
         return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000
 
 
-def timed(what: str, calls, *, count_queries=False) -> Row:
-    """Run each call once (after one untimed warm-up) and keep the times.
+def timed(*series) -> list[Row]:
+    """Time several series of calls, each `(what, calls, count_queries)`, interleaved: the
+    i-th call of every series, then the (i+1)-th. A read and its floor are timed in turns,
+    so a change on the machine while they run (a checkpoint, another job) falls on both
+    alike instead of on whichever ran at that moment. Each call runs once untimed first.
 
     With count_queries, every call's SQL is counted and the range kept."""
-    row = Row(what)
-    calls[0]()
-    counts = set()
-    for call in calls:
-        if count_queries:
-            with CaptureQueriesContext(connection) as captured:
+    rows = [Row(what) for what, _calls, _count in series]
+    counts = [set() for _ in series]
+    for _what, calls, _count in series:
+        calls[0]()
+    for i in range(max(len(calls) for _what, calls, _count in series)):
+        for row, found, (_what, calls, count_queries) in zip(rows, counts, series, strict=True):
+            if i >= len(calls):
+                continue
+            if count_queries:
+                with CaptureQueriesContext(connection) as captured:
+                    started = time.perf_counter()
+                    calls[i]()
+                    row.times.append(time.perf_counter() - started)
+                found.add(len(captured))
+            else:
                 started = time.perf_counter()
-                call()
+                calls[i]()
                 row.times.append(time.perf_counter() - started)
-            counts.add(len(captured))
-        else:
-            started = time.perf_counter()
-            call()
-            row.times.append(time.perf_counter() - started)
-    if count_queries:
-        # A plan changed since it was agreed or naming staff in its history costs one
-        # query more; what matters is that no count grows with the plan's size.
-        row.queries = f"{min(counts)}" if len(counts) == 1 else f"{min(counts)}-{max(counts)}"
-    return row
+    for row, found, (_what, _calls, count_queries) in zip(rows, counts, series, strict=True):
+        if count_queries:
+            # A plan changed since it was agreed or naming staff in its history costs one
+            # query more; what matters is that no count grows with the plan's size.
+            row.queries = f"{min(found)}" if len(found) == 1 else f"{min(found)}-{max(found)}"
+    return rows
 
 
 def local_client(**headers) -> Client:
@@ -245,17 +253,20 @@ def bench_pages(cast, pick, staff, patient_clients, raw_sql) -> list[Row]:
     # Plan page, staff and patient, beside the raw plan query and raw plan view.
     plan_sql = [raw_sql(bench_views.PLAN_SQL, [cast.patients[i].pk]) for i in pick]
     plan_view = [lambda i=i: ok(staff.get(f"/bench/plan/{cast.patients[i].pk}/")) for i in pick]
-    staff_page = timed(
-        "Plan page, staff",
-        [lambda i=i: ok(staff.get(f"/patients/{cast.patients[i].pk}/plan/")) for i in pick],
-        count_queries=True,
+    staff_page, patient_page, floor_sql, floor_view = timed(
+        (
+            "Plan page, staff",
+            [lambda i=i: ok(staff.get(f"/patients/{cast.patients[i].pk}/plan/")) for i in pick],
+            True,
+        ),
+        (
+            "Plan page, patient (/my-plan/)",
+            [lambda i=i: ok(patient_clients[i].get("/my-plan/")) for i in pick],
+            True,
+        ),
+        ("", plan_sql, False),
+        ("", plan_view, False),
     )
-    patient_page = timed(
-        "Plan page, patient (/my-plan/)",
-        [lambda i=i: ok(patient_clients[i].get("/my-plan/")) for i in pick],
-        count_queries=True,
-    )
-    floor_sql, floor_view = timed("", plan_sql), timed("", plan_view)
     for row in (staff_page, patient_page):
         row.floor_sql, row.floor_view, row.target = floor_sql, floor_view, PAGE_TARGET
         rows.append(row)
@@ -268,16 +279,18 @@ def bench_api(cast, pick, requests, api, raw, raw_sql) -> list[Row]:
 
     rows = []
     # One contract through the API.
-    detail = timed(
-        "API contract read",
-        [lambda i=i: ok(api.get(f"/api/v1/contracts/{cast.contracts[i].pk}/")) for i in pick],
-        count_queries=True,
-    )
-    detail.floor_sql = timed(
-        "", [raw_sql(bench_views.CONTRACT_SQL, [cast.contracts[i].pk]) for i in pick]
-    )
-    detail.floor_view = timed(
-        "", [lambda i=i: ok(api.get(f"/bench/contracts/{cast.contracts[i].pk}/")) for i in pick]
+    detail, detail.floor_sql, detail.floor_view = timed(
+        (
+            "API contract read",
+            [lambda i=i: ok(api.get(f"/api/v1/contracts/{cast.contracts[i].pk}/")) for i in pick],
+            True,
+        ),
+        ("", [raw_sql(bench_views.CONTRACT_SQL, [cast.contracts[i].pk]) for i in pick], False),
+        (
+            "",
+            [lambda i=i: ok(api.get(f"/bench/contracts/{cast.contracts[i].pk}/")) for i in pick],
+            False,
+        ),
     )
     detail.target = API_TARGET
     rows.append(detail)
@@ -286,17 +299,17 @@ def bench_api(cast, pick, requests, api, raw, raw_sql) -> list[Row]:
     deep = deep_cursor(raw, cast.organisation.pk)
     for label, cursor in (("page 1", (0, 0)), ("deep page", deep)):
         since = f"&since={encode_cursor(list(cursor))}" if cursor != (0, 0) else ""
-        row = timed(
-            f"API change feed, {label}",
-            [lambda s=since: ok(api.get(f"/api/v1/changes/?limit=100{s}"))] * requests,
-            count_queries=True,
-        )
         org = cast.organisation.pk
-        row.floor_sql = timed(
-            "", [raw_sql(bench_views.CHANGES_SQL, [org, *cursor, 100])] * requests
-        )
         url = f"/bench/changes/{org}/?txid={cursor[0]}&id={cursor[1]}&limit=100"
-        row.floor_view = timed("", [lambda u=url: ok(api.get(u))] * requests)
+        row, row.floor_sql, row.floor_view = timed(
+            (
+                f"API change feed, {label}",
+                [lambda s=since: ok(api.get(f"/api/v1/changes/?limit=100{s}"))] * requests,
+                True,
+            ),
+            ("", [raw_sql(bench_views.CHANGES_SQL, [org, *cursor, 100])] * requests, False),
+            ("", [lambda u=url: ok(api.get(u))] * requests, False),
+        )
         row.target = API_TARGET
         rows.append(row)
     return rows
