@@ -11,6 +11,19 @@ from naravard.dbutil import CurrentTxid
 from patients.models import AppendOnlyModel, Patient, Relative
 
 
+def indexed_where_set(prefix: str, *references: str) -> list[models.Index]:
+    """An index on each reference (foreign key) that most rows leave empty, holding only
+    the rows where it is set, named `{prefix}_{reference}`. Every lookup by a reference
+    names a value, which the partial index serves, and a row written without one writes
+    no entry in it."""
+    return [
+        models.Index(
+            fields=[name], condition=Q(**{f"{name}__isnull": False}), name=f"{prefix}_{name}"
+        )
+        for name in references
+    ]
+
+
 class ContractQuerySet(models.QuerySet):
     def active(self):
         return self.filter(status=Contract.Status.ACTIVE)
@@ -304,14 +317,7 @@ class Commitment(models.Model):
             # lookups (a person's commitments, deleting a referenced row) name a value,
             # and an open commitment, the kind the sweep marks, then writes two or three
             # index entries fewer.
-            *(
-                models.Index(
-                    fields=[name],
-                    condition=Q(**{f"{name}__isnull": False}),
-                    name=f"commitment_{name}",
-                )
-                for name in ("owner_staff", "owner_relative", "completed_by")
-            ),
+            *indexed_where_set("commitment", "owner_staff", "owner_relative", "completed_by"),
             # What the overdue sweep has not looked at: every open dated commitment
             # until its late task is made. The sweep's WHERE implies this condition and
             # it takes a batch in this index's order, (due_date, id), which the
@@ -679,14 +685,7 @@ class FollowUpTask(models.Model):
                 condition=Q(status="open") & ~Q(kind="commitment_overdue"),
                 name="follow_up_open_by_kind",
             ),
-            *(
-                models.Index(
-                    fields=[name],
-                    condition=Q(**{f"{name}__isnull": False}),
-                    name=f"follow_up_{name}",
-                )
-                for name in ("next_step", "commitment", "done_by")
-            ),
+            *indexed_where_set("follow_up", "next_step", "commitment", "done_by"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -383,6 +383,10 @@ def overdue_commitments(cursor, now: datetime) -> Counter:
     return _tasks_and_tell(cursor, due, params, before=UNSEEN_LATE, count_due_as="late")
 
 
+# The rule a run that met a full batch is followed by, alone (see `backlog_left`).
+LATE_RULE = overdue_commitments.__name__
+
+
 def reviews_due(cursor, now: datetime) -> Counter:
     """Policy: review the plan every 6 months; 3 for vulnerable_worried, 12 for
     independent_engaged. The plan's own review date wins; a plan without one counts
@@ -563,7 +567,7 @@ def run_all(
         log.warning("the reminder sweeps need PostgreSQL; skipped on %s", connection.vendor)
         return {}
     now = now or timezone.now()
-    rules = RULES if only is None else [rule for rule in RULES if rule.__name__ in set(only)]
+    rules = RULES if only is None else [rule for rule in RULES if rule.__name__ in only]
     made = {}
     with connection.cursor() as cursor:
         cursor.execute(JIT_OFF)
@@ -584,4 +588,4 @@ def run_all(
 
 def backlog_left(made: dict[str, dict[str, int]]) -> bool:
     """Whether the run looked at a full batch of late commitments, so more may wait."""
-    return made.get("overdue_commitments", {}).get("late", 0) >= settings.SWEEP_LATE_BATCH
+    return made.get(LATE_RULE, {}).get("late", 0) >= settings.SWEEP_LATE_BATCH

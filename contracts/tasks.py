@@ -51,7 +51,7 @@ def run_sweeps(only: list[str] | None = None) -> dict:
     if any(made.get("notifications") for made in counts.values()):
         enqueue_on_commit(send_due)
     if sweeps.backlog_left(counts):
-        enqueue_on_commit(run_sweeps, only=["overdue_commitments"])
+        enqueue_on_commit(run_sweeps, only=[sweeps.LATE_RULE])
     return counts
 
 

@@ -474,10 +474,10 @@ def sweep_until_done(now) -> Sweeping:
         started = time.perf_counter()
         made = sweeps.run_all(now, only=only, on_rule=None if only else result.rules.__setitem__)
         result.times.append(time.perf_counter() - started)
-        result.late += made.get("overdue_commitments", {}).get("late", 0)
+        result.late += made.get(sweeps.LATE_RULE, {}).get("late", 0)
         if not sweeps.backlog_left(made):
             return result
-        only = ["overdue_commitments"]
+        only = [sweeps.LATE_RULE]
 
 
 def catch_up() -> Sweeping:

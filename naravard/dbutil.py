@@ -3,6 +3,7 @@
 import re
 
 import psycopg
+from django.contrib.postgres import operations as postgres_operations
 from django.db import connection, migrations
 from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import BigIntegerField, Func
@@ -133,46 +134,35 @@ class _PreparedDebugWrapper(CursorDebugWrapper):
 # `make run`) do it the plain way.
 
 
-class AddIndexConcurrently(migrations.AddIndex):
+class _ConcurrentlyOnPostgres:
+    """Django's concurrent index operations (django.contrib.postgres) on PostgreSQL, and
+    the plain operation they extend (`plain`) on any other database, which they refuse."""
+
+    plain: type
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+        else:
+            self.plain.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+        else:
+            self.plain.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+class AddIndexConcurrently(_ConcurrentlyOnPostgres, postgres_operations.AddIndexConcurrently):
     """`AddIndex`, built with CREATE INDEX CONCURRENTLY on PostgreSQL."""
 
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.add_index(model, self.index, concurrently=True)
-        return None
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
-            return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.remove_index(model, self.index, concurrently=True)
-        return None
+    plain = migrations.AddIndex
 
 
-class RemoveIndexConcurrently(migrations.RemoveIndex):
+class RemoveIndexConcurrently(_ConcurrentlyOnPostgres, postgres_operations.RemoveIndexConcurrently):
     """`RemoveIndex`, dropped with DROP INDEX CONCURRENTLY on PostgreSQL."""
 
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            index = from_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
-            schema_editor.remove_index(model, index, concurrently=True)
-        return None
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
-            return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            index = to_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
-            schema_editor.add_index(model, index, concurrently=True)
-        return None
+    plain = migrations.RemoveIndex
 
 
 def drop_indexes_concurrently(*indexes: tuple[str, str]):
