@@ -12,8 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from patients.admin import AccessLoggedAdminMixin, ReadOnlyAdminMixin
+from reminders import outbox
 
-from . import outbox
 from .models import (
     Commitment,
     ContactPath,

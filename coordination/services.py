@@ -23,10 +23,10 @@ from contracts import services as contract_services
 from contracts.history import Actor, record_event
 from contracts.models import Contract, Event, FixedCareContact, NextStep, Notification
 from contracts.services import StaleVersion
-from contracts.tasks import enqueue_on_commit, send_due_task
 from patients import access
 from patients.models import Channel as PatientChannel
 from patients.models import Patient, Relative
+from reminders.tasks import enqueue_on_commit, send_due_task
 
 from .models import Admission, DischargeNotice, SipMeeting, SurveyAnswer
 
@@ -420,7 +420,7 @@ def notify_care_contact_assigned(assignment: FixedCareContact) -> None:
 
     Outbox rows with a dedupe key per assignment and recipient (ON CONFLICT DO
     NOTHING), sent by the outbox like any reminder; the text is written at send
-    time (contracts.messages) and names no unit or person, only that there is news."""
+    time (reminders.messages) and names no unit or person, only that there is news."""
     contract = assignment.contract
     patient = contract.patient
     common = {"kind": "care_contact_assigned", "contract": contract, "body": ""}

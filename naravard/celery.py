@@ -20,12 +20,12 @@ app.autodiscover_tasks()
 # tick does the same work.
 app.conf.beat_schedule = {
     "reminder-sweeps": {
-        "task": "contracts.tasks.run_sweeps",
+        "task": "reminders.tasks.run_sweeps",
         "schedule": 300.0,
         "options": {"expires": 240},
     },
     "send-due-notifications": {
-        "task": "contracts.tasks.send_due",
+        "task": "reminders.tasks.send_due",
         "schedule": 60.0,
         "options": {"expires": 50},
     },

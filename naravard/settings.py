@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "patients",
     "contracts",
     "coordination",
+    "reminders",
+    "bench",
 ]
 
 MIDDLEWARE = [
@@ -190,12 +192,12 @@ NARAVARD_BENCH_VIEWS = env_bool("NARAVARD_BENCH_VIEWS", False)
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Naravard <noreply@naravard.invalid>")
-SMS_BACKEND = os.environ.get("SMS_BACKEND", "contracts.sms.ConsoleBackend")
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "reminders.sms.ConsoleBackend")
 SMS_FILE_PATH = os.environ.get("SMS_FILE_PATH", str(BASE_DIR / "var" / "sms"))
 # Seconds the file backend waits after each message: a slow provider, for tests.
 SMS_FILE_DELAY = float(os.environ.get("SMS_FILE_DELAY", "0"))
 
-# The outbox sender (contracts.outbox): tries before a notification is marked failed,
+# The outbox sender (reminders.outbox): tries before a notification is marked failed,
 # the first retry delay (doubled each time), how long a claim lasts before another
 # worker may take the row over, and how many rows one claim takes.
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "5"))
@@ -203,7 +205,7 @@ OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "6
 OUTBOX_LEASE_SECONDS = float(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
 OUTBOX_BATCH_SIZE = int(os.environ.get("OUTBOX_BATCH_SIZE", "20"))
 
-# The reminder sweeps (contracts.sweeps): at most this many late commitments become
+# The reminder sweeps (reminders.sweeps): at most this many late commitments become
 # follow-up tasks in one run, oldest first, so a backlog (a bulk import of late plans)
 # is worked off in bounded runs that follow each other instead of in one long one.
 SWEEP_LATE_BATCH = int(os.environ.get("SWEEP_LATE_BATCH", "50000"))
@@ -237,7 +239,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-# Publishing gives up fast when the broker is down (contracts.tasks.enqueue logs it);
+# Publishing gives up fast when the broker is down (reminders.tasks.enqueue logs it);
 # due work lives in the database and the next beat tick picks it up.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -278,8 +280,9 @@ CONTENT_SECURITY_POLICY = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # The integrator API (naravard/api.py): problem-details errors, OpenAPI, per-client limits.
-    "EXCEPTION_HANDLER": "naravard.api.problem_details_handler",
+    # The integrator API (api/, naravard/oauth.py, naravard/problems.py): problem-details
+    # errors, OpenAPI, per-client limits.
+    "EXCEPTION_HANDLER": "naravard.problems.problem_details_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "api_read": os.environ.get("API_RATE_READ", "1200/min"),
@@ -318,7 +321,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The shared care plan (patientkontrakt) for integrators.",
     "VERSION": "1.0.0",
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    "PREPROCESSING_HOOKS": ["naravard.api.only_api_paths"],
+    "PREPROCESSING_HOOKS": ["naravard.integrator.only_api_paths"],
     "ENUM_NAME_OVERRIDES": {
         "ContractStatusEnum": "contracts.models.Contract.Status",
         "NextStepStatusEnum": "contracts.models.NextStep.Status",

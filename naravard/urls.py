@@ -4,7 +4,8 @@ from django.urls import include, path
 
 from actors.views import PasswordLoginView
 
-from . import api, views
+from . import views
+from .oauth import oauth_urls
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,7 +19,7 @@ urlpatterns = [
     path("", include("contracts.urls")),
     path("", include("coordination.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("contracts.api_urls")),
-    path("fhir/R4/", include("contracts.fhir_urls")),
-    path("oauth/", include(api.oauth_urls)),
+    path("api/v1/", include("api.urls")),
+    path("fhir/R4/", include("fhir_r4.urls")),
+    path("oauth/", include(oauth_urls)),
 ]

@@ -274,7 +274,7 @@ class AccessLogEntry(AppendOnlyModel):
     # A log row names who read what at the time, and must outlive any later change to
     # those rows; and a database foreign key checks and locks the patient's row on every
     # logged read (for a change-feed page, a hundred patients at once). Every row is
-    # written by patients.access or contracts.api_reads from rows read in the same
+    # written by patients.access or api.reads from rows read in the same
     # transaction, and PROTECT still keeps the ORM from deleting a referenced row.
     # Patients and staff are never deleted, only deactivated: the log must name them for
     # years (a row whose patient went would drop out of the views that join the patient).

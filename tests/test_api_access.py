@@ -260,7 +260,7 @@ def test_rate_limit_per_integration(vc_api, cardiology_api, plan, settings):
 
 
 def test_rate_limit_opens_again_in_the_next_window(vc_api, plan, settings, monkeypatch):
-    from naravard.api import ClientRateThrottle
+    from naravard.oauth import ClientRateThrottle
 
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
@@ -278,7 +278,7 @@ def test_rate_limit_opens_again_in_the_next_window(vc_api, plan, settings, monke
 
 
 def test_without_the_rate_limit_cache_the_api_keeps_answering(vc_api, plan, settings, monkeypatch):
-    from naravard.api import ClientRateThrottle
+    from naravard.oauth import ClientRateThrottle
 
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,

@@ -70,8 +70,8 @@ def test_contract_shows_all_four_parts(vc_api, plan, doctor):
 
 def test_contract_read_shows_commitments_as_documented(vc_api, plan, daughter):
     # The read builds commitments as plain dicts for speed; CommitmentOut documents them.
+    from api.serializers import CommitmentOut
     from contracts.models import Commitment
-    from contracts.serializers import CommitmentOut
 
     Commitment.objects.filter(pk=plan.commitments.first().pk).update(
         owner_kind="relative",
@@ -88,9 +88,9 @@ def test_contract_read_shows_commitments_as_documented(vc_api, plan, daughter):
 
 def test_contract_read_shows_the_whole_plan_as_documented(vc_api, plan, daughter, doctor, network):
     # The read builds the plan from plain rows for speed; ContractOut documents it.
-    from contracts.api import with_parts
+    from api.serializers import ContractOut
+    from api.views import with_parts
     from contracts.models import Commitment, Contract
-    from contracts.serializers import ContractOut
 
     as_doctor = Actor.staff(doctor, network["vardcentral"])
     services.set_what_matters(
@@ -320,7 +320,7 @@ def test_change_feed_shows_events_as_documented_and_logs_each_patient(
     integrations, plan, network, doctor
 ):
     # The feed is built as JSON in PostgreSQL for speed; EventOut documents it.
-    from contracts.serializers import EventOut
+    from api.serializers import EventOut
 
     api = Api(issue_token(integrations["vardcentral"]))
     services.set_what_matters(

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework import serializers
 
-from contracts.api_reads import _local_iso
+from api.reads import _local_iso
 from naravard.dbutil import PreparedStatement
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from api_fixtures import _fresh_rate_limits, etag, integrations, vc_api
 from django.utils import timezone
 
 from contracts.models import Commitment, Contract, Event, NextStep
-from naravard.api import MAX_BODY_BYTES
+from naravard.integrator import MAX_BODY_BYTES
 from patients.models import AccessLogEntry
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from bench import measure as bench
 from contracts import demo
 from contracts.models import Commitment, Contract, OwnerKind
-from naravard import bench
 
 pytestmark = pytest.mark.django_db
 

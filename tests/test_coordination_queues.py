@@ -12,13 +12,14 @@ from django.utils import timezone
 from personas import SYSTEM, make_staff, version
 
 from actors.models import Role
-from contracts import messages, services
+from contracts import services
 from contracts.days import STOCKHOLM
 from contracts.history import Actor
 from contracts.models import Commitment, Contract, Event, FixedCareContact, NextStep, Notification
 from coordination import services as coordination
 from patients import services as patient_services
 from patients.models import AccessLogEntry
+from reminders import messages
 
 pytestmark = pytest.mark.django_db
 pytest_plugins = ["coordination_fixtures"]

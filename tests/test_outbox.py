@@ -17,9 +17,8 @@ from django.urls import reverse
 from personas import version
 
 from actors.models import User
-from contracts import outbox, services, sweeps, tasks
+from contracts import services
 from contracts.days import STOCKHOLM
-from contracts.followup import complete_follow_up
 from contracts.history import Actor
 from contracts.models import (
     Event,
@@ -28,9 +27,11 @@ from contracts.models import (
     Notification,
     NotificationAttempt,
 )
-from contracts.sms import BaseSmsBackend, LocmemBackend
 from naravard.celery import app as celery_app
 from patients.models import Patient
+from reminders import outbox, sweeps, tasks
+from reminders.followup import complete_follow_up
+from reminders.sms import BaseSmsBackend, LocmemBackend
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +54,7 @@ class BrokenBackend(BaseSmsBackend):
 
 @pytest.fixture(autouse=True)
 def sms(settings):
-    settings.SMS_BACKEND = "contracts.sms.LocmemBackend"
+    settings.SMS_BACKEND = "reminders.sms.LocmemBackend"
     LocmemBackend.outbox.clear()
     yield LocmemBackend.outbox
     LocmemBackend.outbox.clear()

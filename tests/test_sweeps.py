@@ -16,13 +16,14 @@ from hypothesis import strategies as st
 from personas import SYSTEM, make_staff, version
 
 from actors.models import Role, User
-from contracts import days, services, sweeps
+from contracts import days, services
 from contracts.days import STOCKHOLM, DayRule
 from contracts.history import Actor
 from contracts.models import Commitment, Contract, FollowUpTask, NextStep, Notification
 from patients import services as patient_services
 from patients.identity import luhn_check_digit
 from patients.models import Patient, Relative
+from reminders import sweeps
 
 pytestmark = pytest.mark.django_db
 
@@ -527,7 +528,7 @@ def test_a_run_takes_at_most_a_batch_of_late_commitments_oldest_first(
 def test_a_sweep_task_that_met_a_backlog_asks_for_the_next_batch_at_once(
     plan, clock, doctor, network, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from contracts import tasks
+    from reminders import tasks
 
     settings.SWEEP_LATE_BATCH = 2
     for day in (4, 5, 6):

@@ -20,11 +20,12 @@ from django.db import connection
 from django.utils import timezone
 from personas import version
 
-from contracts import outbox, services
+from contracts import services
 from contracts.history import Actor
 from contracts.models import Notification
-from contracts.tasks import run_sweeps, send_due
 from naravard.celery import app as celery_app
+from reminders import outbox
+from reminders.tasks import run_sweeps, send_due
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
@@ -138,7 +139,7 @@ def start_worker(transactional_db, broker, tmp_path, sms_dir):
             "DATABASE_URL": worker_database_url(),
             "DB_CONN_MAX_AGE": "0",
             "REDIS_URL": BROKER_URL,
-            "SMS_BACKEND": "contracts.sms.FileBackend",
+            "SMS_BACKEND": "reminders.sms.FileBackend",
             "SMS_FILE_PATH": str(sms_dir),
             "SMS_FILE_DELAY": "0",
             "OUTBOX_LEASE_SECONDS": "4",

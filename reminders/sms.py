@@ -4,7 +4,7 @@
 message's `key` as the provider's idempotency key (client reference): the outbox
 may hand the same message over twice after a worker dies between "the provider
 accepted it" and "we recorded it as sent", and the key is what makes the second
-hand-over a no-op (see `contracts.outbox`). The file and locmem backends keep that
+hand-over a no-op (see `reminders.outbox`). The file and locmem backends keep that
 promise; the console backend is for a developer's terminal and does not.
 """
 

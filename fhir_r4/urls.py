@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import fhir
+from . import views as fhir
 
 TYPES = "|".join(fhir.RESOURCE_TYPES)
 

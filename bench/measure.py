@@ -2,7 +2,7 @@
 
 Reads are timed in-process with Django's test Client ("server time": the whole request
 cycle, middleware and templates included, without a network), next to the same data
-fetched by one psycopg query and by a minimal raw-SQL Django view (naravard/bench_views.py).
+fetched by one psycopg query and by a minimal raw-SQL Django view (naravard/floor.py).
 Writes need real concurrency, so they go to a gunicorn on 127.0.0.1 from four threads,
 each with its own OAuth token. The data is first swept up to yesterday, as a running
 installation's is (`catch_up`); the day's sweep is then measured inside a transaction
@@ -247,11 +247,11 @@ def bench_reads(cast: Cast, requests: int, parts=PARTS) -> list[Row]:
 
 
 def bench_pages(cast, pick, staff, patient_clients, raw_sql) -> list[Row]:
-    from naravard import bench_views
+    from bench import floor
 
     rows = []
     # Plan page, staff and patient, beside the raw plan query and raw plan view.
-    plan_sql = [raw_sql(bench_views.PLAN_SQL, [cast.patients[i].pk]) for i in pick]
+    plan_sql = [raw_sql(floor.PLAN_SQL, [cast.patients[i].pk]) for i in pick]
     plan_view = [lambda i=i: ok(staff.get(f"/bench/plan/{cast.patients[i].pk}/")) for i in pick]
     staff_page, patient_page, floor_sql, floor_view = timed(
         (
@@ -274,8 +274,8 @@ def bench_pages(cast, pick, staff, patient_clients, raw_sql) -> list[Row]:
 
 
 def bench_api(cast, pick, requests, api, raw, raw_sql) -> list[Row]:
-    from naravard import bench_views
-    from naravard.api import encode_cursor
+    from bench import floor
+    from naravard.paging import encode_cursor
 
     rows = []
     # One contract through the API.
@@ -285,7 +285,7 @@ def bench_api(cast, pick, requests, api, raw, raw_sql) -> list[Row]:
             [lambda i=i: ok(api.get(f"/api/v1/contracts/{cast.contracts[i].pk}/")) for i in pick],
             True,
         ),
-        ("", [raw_sql(bench_views.CONTRACT_SQL, [cast.contracts[i].pk]) for i in pick], False),
+        ("", [raw_sql(floor.CONTRACT_SQL, [cast.contracts[i].pk]) for i in pick], False),
         (
             "",
             [lambda i=i: ok(api.get(f"/bench/contracts/{cast.contracts[i].pk}/")) for i in pick],
@@ -307,7 +307,7 @@ def bench_api(cast, pick, requests, api, raw, raw_sql) -> list[Row]:
                 [lambda s=since: ok(api.get(f"/api/v1/changes/?limit=100{s}"))] * requests,
                 True,
             ),
-            ("", [raw_sql(bench_views.CHANGES_SQL, [org, *cursor, 100])] * requests, False),
+            ("", [raw_sql(floor.CHANGES_SQL, [org, *cursor, 100])] * requests, False),
             ("", [lambda u=url: ok(api.get(u))] * requests, False),
         )
         row.target = API_TARGET
@@ -467,7 +467,7 @@ class Sweeping:
 
 
 def sweep_until_done(now) -> Sweeping:
-    from contracts import sweeps
+    from reminders import sweeps
 
     result, only = Sweeping(), None
     while True:
@@ -507,8 +507,8 @@ def bench_sweep() -> tuple[Sweeping, float, int]:
     The first sweep of a day, as of now on data swept up to yesterday: a day's worth of
     commitments become late at once, and it runs until none is left waiting. Then the
     same sweep again: the steady state of a sweep every few minutes."""
-    from contracts import sweeps
     from contracts.models import Contract
+    from reminders import sweeps
 
     contracts = Contract.objects.open().count()
     with transaction.atomic():
@@ -581,7 +581,7 @@ def run(
     cast = sample_cast(samples)
     figures = {}
     if parts & {"pages", "api"}:
-        with override_settings(ROOT_URLCONF="naravard.bench_urls"):
+        with override_settings(ROOT_URLCONF="bench.urls"):
             rows = bench_reads(cast, requests, parts)
         out("")
         out(f"Reads: server time in-process (Django test Client), {requests} requests each,")

@@ -40,7 +40,7 @@ def enqueue_on_commit(task, *args, **kwargs) -> None:
     transaction.on_commit(lambda: enqueue(task, *args, **kwargs))
 
 
-@shared_task(name="contracts.tasks.run_sweeps")
+@shared_task(name="reminders.tasks.run_sweeps")
 def run_sweeps(only: list[str] | None = None) -> dict:
     """Fill the outbox and the follow-up lists from the rules (one statement per rule).
 
@@ -55,7 +55,7 @@ def run_sweeps(only: list[str] | None = None) -> dict:
     return counts
 
 
-@shared_task(name="contracts.tasks.send_due")
+@shared_task(name="reminders.tasks.send_due")
 def send_due() -> dict:
     """Deliver due notifications; safe to run in several workers at once."""
     return dict(outbox.send_due())

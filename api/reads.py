@@ -13,7 +13,7 @@ into JSON (docs/performance.md). Here each is ONE statement that
 - builds the JSON body in PostgreSQL, shaped exactly as `serializers.ContractOut` and
   `EventOut` document it (tests/test_api_reads.py compares them field by field).
 
-Other databases (the SQLite default of `make run`) take the ORM path in `contracts.api`.
+Other databases (the SQLite default of `make run`) take the ORM path in `api.views`.
 """
 
 from django.conf import settings
@@ -182,7 +182,7 @@ EVENT = (
 
 # One page of the change feed: events of the organisation's patients after a (txid, id)
 # cursor, only from transactions older than every one still running (see
-# contracts.api.feed_order), one row more than the page to tell whether there is more.
+# api.views.feed_order), one row more than the page to tell whether there is more.
 CHANGES_PAGE = PreparedStatement(f"""
 WITH candidates AS (
     SELECT e.* FROM contracts_event e

@@ -26,13 +26,22 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from actors.models import Membership, Organisation, User
-from naravard.api import IntegratorView, KeysetPage, to_problem
+from api.views import visible_contracts, with_parts
+from contracts.models import (
+    Commitment,
+    ContactPath,
+    Contract,
+    FixedCareContact,
+    Goal,
+    NextStep,
+    OwnerKind,
+)
+from naravard.integrator import IntegratorView
+from naravard.paging import KeysetPage
+from naravard.problems import to_problem
 from patients.access import log_integration_reads, patients_visible_to_organisation
 from patients.identity import PERSONNUMMER_OID, RESERVNUMMER_OID, SAMORDNINGSNUMMER_OID
 from patients.models import CareTeamMember, IdentityKind, Patient
-
-from .api import visible_contracts, with_parts
-from .models import Commitment, ContactPath, Contract, FixedCareContact, Goal, NextStep, OwnerKind
 
 FHIR_VERSION = "4.0.1"
 HSA_ID_SYSTEM = "urn:oid:1.2.752.29.4.19"

@@ -17,9 +17,8 @@ from django.conf import settings
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
+from contracts.models import Channel, Commitment, NextStep, Notification, OwnerKind
 from patients.models import Channel as PatientChannel
-
-from .models import Channel, Commitment, NextStep, Notification, OwnerKind
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,7 @@ def _commitment_due(notification, now):
 
 
 def _follow_up(notification, now):
-    # One e-mail a day however many tasks arrived (see contracts.sweeps); the
+    # One e-mail a day however many tasks arrived (see reminders.sweeps); the
     # worklist has them all.
     body = _("You have new follow-up tasks in Naravard. Log in to see them: %(url)s") % {
         "url": settings.SITE_URL

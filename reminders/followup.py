@@ -1,6 +1,6 @@
 """Follow-up tasks (uppföljning) for staff: the use case of marking one done.
 
-The sweeps (`contracts.sweeps`) create the tasks and close those whose cause went
+The sweeps (`reminders.sweeps`) create the tasks and close those whose cause went
 away; a person closes the rest here, from the worklist or the API.
 """
 
@@ -10,9 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from actors.models import Membership
-
-from .history import Actor, record_event
-from .models import Event, FollowUpTask
+from contracts.history import Actor, record_event
+from contracts.models import Event, FollowUpTask
 
 
 def _may_close(actor: Actor, task: FollowUpTask) -> bool:

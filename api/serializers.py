@@ -10,10 +10,9 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from naravard.api import contract_etag
+from contracts.models import Channel, Commitment, ContactPath, Contract, NextStep, OwnerKind
+from naravard.integrator import contract_etag
 from patients.models import Consent
-
-from .models import Channel, Commitment, ContactPath, Contract, NextStep, OwnerKind
 
 MAX_ID = 2**63 - 1
 

@@ -7,15 +7,16 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import path
 
-from . import bench_views
-from .urls import urlpatterns as site_urlpatterns
+from naravard.urls import urlpatterns as site_urlpatterns
+
+from . import floor
 
 if not getattr(settings, "NARAVARD_BENCH_VIEWS", False):
-    raise ImproperlyConfigured("naravard.bench_urls needs NARAVARD_BENCH_VIEWS=1 (bench only).")
+    raise ImproperlyConfigured("bench.urls needs NARAVARD_BENCH_VIEWS=1 (bench only).")
 
 urlpatterns = [
-    path("bench/plan/<int:patient_id>/", bench_views.plan),
-    path("bench/contracts/<int:contract_id>/", bench_views.contract),
-    path("bench/changes/<int:organisation_id>/", bench_views.changes),
+    path("bench/plan/<int:patient_id>/", floor.plan),
+    path("bench/contracts/<int:contract_id>/", floor.contract),
+    path("bench/changes/<int:organisation_id>/", floor.changes),
     *site_urlpatterns,
 ]

@@ -25,7 +25,7 @@ its task was made for (`Commitment.overdue_task_for`), and two partial indexes h
 the late commitments not yet seen and those whose task may have lost its cause. One
 run makes at most SWEEP_LATE_BATCH of them into tasks, oldest first: a backlog (a bulk
 import of plans already late) is worked off in short runs, each asking for the next
-(contracts.tasks.run_sweeps), instead of one that holds its locks for minutes. The
+(reminders.tasks.run_sweeps), instead of one that holds its locks for minutes. The
 other rules make at most one task per plan and skip those made before working out
 who is responsible (NOT EXISTS on the dedupe key: a lookup per candidate, or one
 pass over the tasks when the planner expects many). Tasks are closed first, so a
@@ -51,9 +51,8 @@ from django.db import connection
 from django.utils import timezone
 from psycopg.pq import TransactionStatus
 
+from contracts import days
 from patients.models import SupportProfile
-
-from . import days
 
 log = logging.getLogger(__name__)
 

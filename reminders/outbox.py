@@ -44,8 +44,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import days, messages
-from .models import Notification, NotificationAttempt
+from contracts import days
+from contracts.models import Notification, NotificationAttempt
+
+from . import messages
 from .sms import SmsMessage, get_sms_backend
 
 log = logging.getLogger(__name__)

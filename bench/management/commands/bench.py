@@ -1,7 +1,7 @@
 """`manage.py bench` (`make bench`): performance figures beside the raw SQL floor.
 
 Thin: picks the database, makes sure the data is there, and leaves the measuring to
-naravard/bench.py. It runs against its own database (naravard_bench by default), which
+bench/measure.py. It runs against its own database (naravard_bench by default), which
 it creates if missing, so it never touches development data.
 """
 
@@ -11,7 +11,7 @@ import sys
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from naravard import bench
+from bench import measure
 
 # Set in the process the command starts for itself, with the bench's environment.
 CHILD = "NARAVARD_BENCH_CHILD"
@@ -51,8 +51,8 @@ class Command(BaseCommand):
         if not 1 <= options["patients"] <= 1_000_000:
             raise CommandError("--patients must be between 1 and 1,000,000.")
         only = {part.strip() for part in options["only"].split(",") if part.strip()}
-        if not only or only - bench.PARTS:
-            raise CommandError(f"--only takes some of: {', '.join(sorted(bench.PARTS))}.")
+        if not only or only - measure.PARTS:
+            raise CommandError(f"--only takes some of: {', '.join(sorted(measure.PARTS))}.")
         if options["no_server"]:
             only.discard("writes")
         if not options["here"]:
@@ -71,14 +71,14 @@ class Command(BaseCommand):
         # statistics to plan by.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
-        caught_up = bench.catch_up()
+        caught_up = measure.catch_up()
         # Bulk-loaded rows have no planner statistics until autovacuum gets to them, and
         # each bench run's rolled-back sweep leaves dead rows behind (where autovacuum is
         # off, for good); production has both taken care of, so the bench measures so.
         # (VACUUM cannot run inside a transaction: --here in the tests is in one.)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE")
-        bench.run(
+        measure.run(
             requests=options["requests"],
             samples=options["samples"],
             writes=options["writes"],
@@ -90,12 +90,12 @@ class Command(BaseCommand):
     def restart_for_bench(self):
         """Start this command again with the bench's environment, which settings read at
         start-up: its own database, the floor views on, rate limits out of the way."""
-        url = os.environ.get("DATABASE_URL") or bench.DEFAULT_DATABASE_URL
+        url = os.environ.get("DATABASE_URL") or measure.DEFAULT_DATABASE_URL
         try:
-            bench.require_postgres(url)
+            measure.require_postgres(url)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        if bench.ensure_database(url):
+        if measure.ensure_database(url):
             self.stdout.write(f"Created the bench database {url.rsplit('/', 1)[-1]}.")
         os.environ.update(
             {

@@ -21,21 +21,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from actors.models import Organisation, User
-from naravard.api import (
-    IntegratorView,
-    KeysetPage,
-    after_keys,
-    contract_etag,
-    decode_cursor,
-    encode_cursor,
-    expected_version,
-)
-from patients.access import log_integration_reads, patients_visible_to_organisation
-from patients.models import CareTeamMember, Consent, Relative
-
-from . import api_reads, services
-from . import serializers as s
-from .models import (
+from contracts import services
+from contracts.models import (
     Commitment,
     ContactPath,
     Contract,
@@ -45,6 +32,13 @@ from .models import (
     NextStep,
     WarningSign,
 )
+from naravard.integrator import IntegratorView, contract_etag, expected_version
+from naravard.paging import KeysetPage, after_keys, decode_cursor, encode_cursor
+from patients.access import log_integration_reads, patients_visible_to_organisation
+from patients.models import CareTeamMember, Consent, Relative
+
+from . import reads
+from . import serializers as s
 
 IF_MATCH = OpenApiParameter(
     "If-Match",
@@ -244,7 +238,7 @@ class ContractList(ReadView):
 class ContractDetail(ReadView):
     @extend_schema(responses={200: s.ContractOut, 304: None, **NOT_FOUND})
     def get(self, request, pk):
-        if api_reads.is_available():
+        if reads.is_available():
             return self.get_in_one_statement(request, pk)
         contract = get_contract(self.integrator.organisation, pk)
         self.log_reads([contract.patient_id])
@@ -255,7 +249,7 @@ class ContractDetail(ReadView):
     def get_in_one_statement(self, request, pk):
         """PostgreSQL: access check, log row and body in one statement (api_reads)."""
         integrator = self.integrator
-        found = api_reads.read_contract(
+        found = reads.read_contract(
             integrator.organisation, integrator.client.name, pk, timezone.now()
         )
         if found is None:
@@ -553,7 +547,7 @@ class Changes(ReadView):
     @extend_schema(parameters=[s.ChangesParams], responses=s.ChangesOut)
     def get(self, request):
         params = self.valid_params(s.ChangesParams)
-        if api_reads.is_available():
+        if reads.is_available():
             return self.get_in_one_statement(params)
         fields, kinds, cut = feed_order()
         events = Event.objects.filter(
@@ -584,7 +578,7 @@ class Changes(ReadView):
         since = params.get("since")
         after = decode_cursor(since, ("int", "int"), "since") if since else (0, 0)
         integrator = self.integrator
-        events, contracts, patients, last, has_more = api_reads.read_changes(
+        events, contracts, patients, last, has_more = reads.read_changes(
             integrator.organisation, integrator.client.name, after, params["limit"], timezone.now()
         )
         head = {

@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count
 from django.utils import timezone
 
-from contracts import outbox
 from contracts.models import Notification, NotificationAttempt
+from reminders import outbox
 
 
 def mask(address: str) -> str:

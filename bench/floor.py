@@ -1,6 +1,6 @@
 """The raw SQL floor as Django views: one hand-written query, no ORM, no serializer.
 
-Mounted only by `naravard.bench_urls` when NARAVARD_BENCH_VIEWS is on (the bench sets it),
+Mounted only by `bench.urls` when NARAVARD_BENCH_VIEWS is on (the bench sets it),
 never in production. They check nothing and log nothing: they show what the same data
 costs through Django's request cycle with the least possible work, so `make bench` can
 put our real pages beside them.

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import api
+from . import views as api
 
 urlpatterns = [
     path("patients/", api.PatientList.as_view(), name="api-patients"),
