@@ -15,19 +15,20 @@ MANAGE := $(PY) manage.py
 # Translation catalogues: the project's locale/ and any app's locale/.
 LOCALE_DIRS := $(wildcard locale */locale)
 
-# `make test` runs on PostgreSQL and Redis; override either on the command line.
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/naravard
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# PostgreSQL and Redis for run, test, migrate and seed: DATABASE_URL and REDIS_URL
+# when set, else the machine's (test) or embedded ones (naravard/localservices.py).
+SERVICES := $(PY) -m naravard.localservices
 
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help venv install run messages ensure-gettext seed test check-services \
+.PHONY: help venv install run messages ensure-gettext seed test \
 	ensure-chromium lint fmt migrate bench clean
 
 help:
 	@echo "make run      set up (venv, migrate, messages, static, demo data) and start"
 	@echo "              the web server and a Celery worker on http://127.0.0.1:8000/"
+	@echo "              (embedded PostgreSQL and Redis unless DATABASE_URL/REDIS_URL)"
 	@echo "make test     ruff and pytest on PostgreSQL + Redis (PYTEST_ARGS=... to pass options)"
 	@echo "make bench    performance figures (ARGS=... passed to manage.py bench)"
 	@echo "make lint | fmt | migrate | clean"
@@ -44,15 +45,14 @@ $(STAMP): pyproject.toml | $(PY)
 
 venv install: $(STAMP)
 
-# --- Local run (SQLite and a file-system broker unless DATABASE_URL/REDIS_URL) --
+# --- Local run (embedded PostgreSQL and Redis unless DATABASE_URL/REDIS_URL) -----
+# scripts/run-local migrates and seeds, then starts the web server and the worker.
 run: export DEBUG := 1
 run: export SECURE_COOKIES := 0
 run: $(STAMP)
-	$(MANAGE) migrate --noinput
 	$(MAKE) --no-print-directory messages
 	$(MANAGE) collectstatic --noinput --verbosity 0
-	$(MANAGE) seed_demo
-	scripts/run-local
+	$(SERVICES) run -- scripts/run-local
 
 messages: $(STAMP)
 ifneq ($(strip $(LOCALE_DIRS)),)
@@ -66,27 +66,19 @@ ensure-gettext:
 	scripts/ensure-gettext
 
 seed: $(STAMP)
-	$(MANAGE) seed_demo
+	$(SERVICES) run -- $(MANAGE) seed_demo
 
 migrate: $(STAMP)
-	$(MANAGE) migrate
+	$(SERVICES) run -- $(MANAGE) migrate
 
 # --- Checks ---------------------------------------------------------------------
-test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
-test: export REDIS_URL ?= $(TEST_REDIS_URL)
 test: export SECURE_COOKIES ?= 0
 test: $(STAMP)
-	$(PY) scripts/check-services
 	scripts/ensure-chromium
 	$(MAKE) --no-print-directory messages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest $(PYTEST_ARGS)
-
-check-services: export DATABASE_URL ?= $(TEST_DATABASE_URL)
-check-services: export REDIS_URL ?= $(TEST_REDIS_URL)
-check-services: $(STAMP)
-	$(PY) scripts/check-services
+	$(SERVICES) test -- $(BIN)/pytest $(PYTEST_ARGS)
 
 ensure-chromium:
 	scripts/ensure-chromium
@@ -102,6 +94,8 @@ fmt: $(STAMP)
 bench: $(STAMP)
 	$(MANAGE) bench $(ARGS)
 
+# Keeps the local database, var/postgres/ (remove that folder to start afresh).
 clean:
-	rm -rf $(VENV) staticfiles var .pytest_cache .ruff_cache .hypothesis *.egg-info test-results
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .hypothesis *.egg-info test-results
+	if [ -d var ]; then find var -mindepth 1 -maxdepth 1 ! -name postgres -exec rm -rf {} +; fi
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -43,8 +43,7 @@ PARTS = frozenset({"pages", "api", "writes", "sweep"})
 def require_postgres(url: str) -> None:
     if urlsplit(url).scheme not in ("postgres", "postgresql", "pgsql"):
         raise ValueError(
-            "make bench needs PostgreSQL: set DATABASE_URL=postgres://... (SQLite figures "
-            "would say nothing about production)."
+            "make bench needs PostgreSQL: set DATABASE_URL=postgres://..."
         )
 
 

@@ -80,8 +80,8 @@ class _Share:
         return cls(model, [f.attname for f in fields], converters)
 
     def instance(self, values):
-        """A model instance from its columns, converted as the ORM converts them (JSON,
-        and on SQLite dates and times)."""
+        """A model instance from its columns, converted as the ORM converts them (JSON
+        columns, for one)."""
         converted = []
         for value, (found, column) in zip(values, self.converters, strict=True):
             for convert in found:

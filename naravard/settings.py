@@ -1,7 +1,8 @@
 """Naravard settings: one module, read from the environment with safe local defaults.
 
-With no DATABASE_URL and no REDIS_URL the platform runs on one machine with
-SQLite and a file-system Celery broker; production sets both (PostgreSQL, Redis).
+The platform runs on PostgreSQL (DATABASE_URL) and Redis (REDIS_URL) everywhere.
+Production sets both; without them the defaults are the embedded servers that
+`make run` starts on this machine (naravard/localservices.py).
 """
 
 import os
@@ -10,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from naravard import localservices
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -106,19 +109,19 @@ TEMPLATES = [
 # --- Data -----------------------------------------------------------------
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        default=localservices.LOCAL_DATABASE_URL,
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...).")
 # The API's hottest reads run as prepared statements (naravard.dbutil.PreparedStatement),
 # each planned once per connection. Django's own cursors bind values on the client and
 # never prepare, so neither setting below touches any other query. Off with
 # DB_PREPARED_STATEMENTS=0 for a pooler that cannot keep them (PgBouncer in transaction
 # mode before 1.21).
-if env_bool("DB_PREPARED_STATEMENTS", True) and DATABASES["default"]["ENGINE"].endswith(
-    "postgresql"
-):
+if env_bool("DB_PREPARED_STATEMENTS", True):
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options.setdefault("prepare_threshold", 5)
     # A plan for any values: PostgreSQL would otherwise keep re-planning them per call.
@@ -133,14 +136,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Rate limits and short-lived state: Redis when there is one, else this process.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+# Redis: the Celery broker, and the cache that holds rate limits and short-lived state.
+REDIS_URL = os.environ.get("REDIS_URL", localservices.LOCAL_REDIS_URL)
+# Short socket timeouts: with Redis down, a request must not hang on it.
+_REDIS_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-        if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": _REDIS_TIMEOUTS,
+    }
 }
 
 # --- Language and time: Swedish first, English available ------------------
@@ -213,25 +218,8 @@ if SWEEP_LATE_BATCH < 1:
     raise ImproperlyConfigured("SWEEP_LATE_BATCH must be at least 1.")
 
 # --- Celery -----------------------------------------------------------------
-if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
-    # Short socket timeouts: with Redis down, a request that enqueues must not hang.
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
-        "visibility_timeout": 3600,
-        "socket_connect_timeout": 2,
-        "socket_timeout": 5,
-    }
-else:
-    # A broker that needs no server: messages are files under var/broker.
-    _broker_dir = BASE_DIR / "var" / "broker"
-    CELERY_BROKER_URL = "filesystem://"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir),
-        "data_folder_out": str(_broker_dir),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-    }
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, **_REDIS_TIMEOUTS}
 CELERY_TASK_IGNORE_RESULT = True
 # A task whose worker dies is handed out again; the outbox makes that harmless.
 CELERY_TASK_ACKS_LATE = True

@@ -66,14 +66,6 @@ def test_bench_query_counts_do_not_grow_with_the_plan(bench_views_on):
     assert large == small
 
 
-def test_bench_refuses_sqlite(monkeypatch):
-    monkeypatch.delenv("NARAVARD_BENCH_CHILD", raising=False)
-    monkeypatch.setenv("DATABASE_URL", "sqlite:///db.sqlite3")
-    # Refused before any database is created or the command restarts itself.
-    with pytest.raises(CommandError, match="PostgreSQL"):
-        call_command("bench")
-
-
 def test_bench_measures_only_what_it_is_asked(bench_views_on):
     demo.seed(patients=3, commitments_min=2, commitments_max=4, log=lambda *args: None)
     out = StringIO()

@@ -46,8 +46,6 @@ class Command(BaseCommand):
             self.restart_for_bench()
         from django.db import connection
 
-        if connection.vendor != "postgresql":
-            raise CommandError("make bench needs PostgreSQL; this database is SQLite.")
         if not 1 <= options["patients"] <= 1_000_000:
             raise CommandError("--patients must be between 1 and 1,000,000.")
         only = {part.strip() for part in options["only"].split(",") if part.strip()}
