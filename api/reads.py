@@ -5,27 +5,24 @@ A contract read (`GET /api/v1/contracts/{id}/`) and a change-feed page
 a dozen round trips and most of their time in building model instances only to turn them
 into JSON (docs/performance.md). Here each is ONE statement that
 
-- checks that the organisation may see the patient (on the active care team, with
-  consent: the rule of `patients.access.patients_visible_to_organisation`),
+- checks that the organisation may see the patient, with the SQL of the one access rule
+  (`patients.access.care_relationships_sql`),
 - writes the access-log row for every patient it shows, in a data-modifying CTE, so the
   data and the log row succeed or fail together: a read that cannot be logged is not
   served (PDL), and
 - builds the JSON body in PostgreSQL, shaped exactly as `serializers.ContractOut` and
-  `EventOut` document it (tests/test_api_reads.py compares them field by field).
+  `EventOut` document it (tests/test_api_reads.py checks the JSON field by field).
 
-Other databases (the SQLite default of `make run`) take the ORM path in `api.views`.
+The two statements are built on first use, as the access rule's SQL is compiled then.
 """
 
+from functools import cache
+
 from django.conf import settings
-from django.db import connection
 
 from naravard.dbutil import PreparedStatement, json_list
+from patients.access import care_relationships_sql
 from patients.models import AccessLogEntry
-
-
-def is_available() -> bool:
-    return connection.vendor == "postgresql"
-
 
 # --- SQL fragments (constants only; every value goes in as a parameter) --------------------
 
@@ -146,16 +143,14 @@ CONTRACT = f"""json_build_object(
     'updated_at', {_local_iso("c.updated_at")}
 )"""
 
-# The patients an organisation may see: on its active care team AND with its consent
-# (the rule of patients.access.patients_visible_to_organisation, which the access tests
-# hold both paths to).
-VISIBLE_PATIENTS = """
-    SELECT team.patient_id FROM patients_careteammember team
-    JOIN patients_consent consent
-        ON consent.patient_id = team.patient_id
-        AND consent.organisation_id = team.organisation_id
-        AND consent.status = 'given'
-    WHERE team.organisation_id = %(organisation)s AND team.active"""
+
+def visible_patients() -> str:
+    """SQL of the patients the organisation %(organisation)s may see (patients.access)."""
+    return (
+        f"SELECT care.patient_id FROM ({care_relationships_sql()}) care"  # noqa: S608
+        " WHERE care.organisation_id = %(organisation)s"
+    )
+
 
 LOG_READS = """
     INSERT INTO patients_accesslogentry
@@ -163,15 +158,19 @@ LOG_READS = """
     SELECT DISTINCT %(now)s::timestamptz, NULL::bigint, %(organisation)s::bigint, '',
            %(client)s::text, patient_id, %(action)s::text, false, ''"""
 
-CONTRACT_READ = PreparedStatement(f"""
+
+@cache
+def contract_read() -> PreparedStatement:
+    return PreparedStatement(f"""
 WITH target AS (
     SELECT c.* FROM contracts_contract c
-    WHERE c.id = %(contract)s AND c.patient_id IN ({VISIBLE_PATIENTS})
+    WHERE c.id = %(contract)s AND c.patient_id IN ({visible_patients()})
 ),
 logged AS ({LOG_READS} FROM target RETURNING patient_id)
 SELECT c.version, {CONTRACT}::text, (SELECT count(*) FROM logged)
 FROM target c
-""")  # noqa: S608 - constant fragments of this module; values are parameters
+""")  # noqa: S608 - constant fragments; values are parameters
+
 
 EVENT = (
     "json_build_object('id', e.id, 'patient', e.patient_id, 'contract', e.contract_id, "
@@ -180,13 +179,18 @@ EVENT = (
     "'before', e.before, 'after', e.after)"
 )
 
+
 # One page of the change feed: events of the organisation's patients after a (txid, id)
-# cursor, only from transactions older than every one still running (see
-# api.views.feed_order), one row more than the page to tell whether there is more.
-CHANGES_PAGE = PreparedStatement(f"""
+# cursor, one row more than the page to tell whether there is more. Events are ordered by
+# the id of the transaction that wrote them, and only those of transactions below the
+# oldest one still running are served: a transaction that started earlier but commits
+# later cannot land behind a cursor already handed out.
+@cache
+def changes_page() -> PreparedStatement:
+    return PreparedStatement(f"""
 WITH candidates AS (
     SELECT e.* FROM contracts_event e
-    WHERE e.patient_id IN ({VISIBLE_PATIENTS})
+    WHERE e.patient_id IN ({visible_patients()})
       AND e.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
       AND (e.txid, e.id) > (%(txid)s, %(id)s)
     ORDER BY e.txid, e.id
@@ -201,7 +205,7 @@ SELECT
      FROM shown WHERE contract_id IS NOT NULL),
     (SELECT coalesce(array_agg(patient_id ORDER BY patient_id), '{{}}') FROM logged),
     (SELECT array[txid, id] FROM shown ORDER BY txid DESC, id DESC LIMIT 1)
-""")  # noqa: S608 - constant fragments of this module; values are parameters
+""")  # noqa: S608 - constant fragments; values are parameters
 
 
 # --- the reads ---------------------------------------------------------------------------
@@ -221,7 +225,7 @@ def read_contract(organisation, client_name: str, contract_id: int, now):
     """(version, ContractOut JSON text) of a contract the organisation may see, with the
     read logged; None when it does not exist or is not theirs (a 404 either way)."""
     params = {**_params(organisation, client_name, now), "contract": contract_id}
-    row = CONTRACT_READ.fetchone(params)
+    row = contract_read().fetchone(params)
     if row is None:
         return None
     version, body, _logged = row
@@ -237,5 +241,5 @@ def read_changes(organisation, client_name: str, after: tuple[int, int], limit: 
         "id": after[1],
         "limit": limit,
     }
-    has_more, events, contracts, patients, last = CHANGES_PAGE.fetchone(params)
+    has_more, events, contracts, patients, last = changes_page().fetchone(params)
     return events, contracts, patients, (tuple(last) if last else None), has_more

@@ -8,9 +8,8 @@ with the integration as the actor. Reads carry the contract's ETag; writes need 
 import json
 from urllib.parse import urlencode
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Prefetch
-from django.db.models.expressions import RawSQL
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -33,9 +32,13 @@ from contracts.models import (
     WarningSign,
 )
 from naravard.integrator import IntegratorView, contract_etag, expected_version
-from naravard.paging import KeysetPage, after_keys, decode_cursor, encode_cursor
-from patients.access import log_integration_reads, patients_visible_to_organisation
-from patients.models import CareTeamMember, Consent, Relative
+from naravard.paging import KeysetPage, decode_cursor, encode_cursor
+from patients.access import (
+    care_team_with_consent,
+    log_integration_reads,
+    patients_visible_to_organisation,
+)
+from patients.models import Relative
 
 from . import reads
 from . import serializers as s
@@ -112,10 +115,9 @@ def contracts_out(contracts) -> list[dict]:
     return [s.contract_out(c, parts[c.pk]) for c in contracts]
 
 
-def get_contract(organisation, pk, *, parts=False) -> Contract:
+def get_contract(organisation, pk) -> Contract:
     """The contract if its patient is visible to the organisation, else 404."""
-    contracts = visible_contracts(organisation)
-    contract = (with_parts(contracts) if parts else contracts).filter(pk=pk).first()
+    contract = visible_contracts(organisation).filter(pk=pk).first()
     if contract is None:
         raise exceptions.NotFound()
     return contract
@@ -195,12 +197,7 @@ class CareTeam(ReadView):
         organisation = self.integrator.organisation
         if not patients_visible_to_organisation(organisation).filter(pk=pk).exists():
             raise exceptions.NotFound()
-        members = CareTeamMember.objects.filter(patient_id=pk).select_related(
-            "organisation", "staff"
-        )
-        consents = dict(
-            Consent.objects.filter(patient_id=pk).values_list("organisation_id", "status")
-        )
+        members, consents = care_team_with_consent(pk)
         self.log_reads([pk])
         data = s.CareTeamMemberOut(members, many=True, context={"consents": consents}).data
         return Response(data)
@@ -238,16 +235,7 @@ class ContractList(ReadView):
 class ContractDetail(ReadView):
     @extend_schema(responses={200: s.ContractOut, 304: None, **NOT_FOUND})
     def get(self, request, pk):
-        if reads.is_available():
-            return self.get_in_one_statement(request, pk)
-        contract = get_contract(self.integrator.organisation, pk)
-        self.log_reads([contract.patient_id])
-        if contract_etag(contract) in request.headers.get("If-None-Match", ""):
-            return with_etag(Response(status=304), contract)
-        return with_etag(Response(contracts_out([contract])[0]), contract)
-
-    def get_in_one_statement(self, request, pk):
-        """PostgreSQL: access check, log row and body in one statement (api_reads)."""
+        # Access check, log row and body in one statement (api.reads).
         integrator = self.integrator
         found = reads.read_contract(
             integrator.organisation, integrator.client.name, pk, timezone.now()
@@ -526,19 +514,6 @@ class ContractEvents(ReadView):
         return page_response(request, page, s.EventOut(page.rows, many=True).data)
 
 
-def feed_order():
-    """The change feed's order and the cut that makes it safe under concurrent writes.
-
-    On PostgreSQL, events are ordered by the id of the transaction that wrote them, and only
-    events of transactions below the oldest one still running are served. A transaction that
-    started earlier but commits later therefore cannot land behind a cursor already handed
-    out. SQLite has one writer at a time: the id alone is safe there."""
-    if connection.vendor == "postgresql":
-        cut = RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", [])
-        return ("txid", "id"), ("int", "int"), {"txid__lt": cut}
-    return ("id",), ("int",), {}
-
-
 class Changes(ReadView):
     """Every change to the plans of the organisation's patients since a cursor, in order.
 
@@ -546,35 +521,8 @@ class Changes(ReadView):
 
     @extend_schema(parameters=[s.ChangesParams], responses=s.ChangesOut)
     def get(self, request):
+        # The page, its log rows and its JSON in one statement (api.reads).
         params = self.valid_params(s.ChangesParams)
-        if reads.is_available():
-            return self.get_in_one_statement(params)
-        fields, kinds, cut = feed_order()
-        events = Event.objects.filter(
-            patient__in=patients_visible_to_organisation(self.integrator.organisation), **cut
-        ).order_by(*fields)
-        since = params.get("since")
-        if since:
-            events = events.filter(after_keys(fields, decode_cursor(since, kinds, "since")))
-        rows = list(events[: params["limit"] + 1])
-        has_more = len(rows) > params["limit"]
-        rows = rows[: params["limit"]]
-        patients = sorted({e.patient_id for e in rows})
-        self.log_reads(patients)
-        next_cursor = encode_cursor([getattr(rows[-1], f) for f in fields]) if rows else since
-        return Response(
-            {
-                "events": s.EventOut(rows, many=True).data,
-                "contracts": sorted({e.contract_id for e in rows if e.contract_id}),
-                "patients": patients,
-                "next_cursor": next_cursor,
-                "has_more": has_more,
-            }
-        )
-
-    def get_in_one_statement(self, params):
-        """PostgreSQL: the page, its log rows and its JSON in one statement (api_reads),
-        with the same (txid, id) order and cut as feed_order()."""
         since = params.get("since")
         after = decode_cursor(since, ("int", "int"), "since") if since else (0, 0)
         integrator = self.integrator

@@ -1,9 +1,10 @@
 """The raw SQL floor as Django views: one hand-written query, no ORM, no serializer.
 
 Mounted only by `bench.urls` when NARAVARD_BENCH_VIEWS is on (the bench sets it),
-never in production. They check nothing and log nothing: they show what the same data
-costs through Django's request cycle with the least possible work, so `make bench` can
-put our real pages beside them.
+never in production. They log nothing, and check no access beyond the change feed's,
+whose rows are chosen by it (the product's own rule, patients.access): they show what
+the same data costs through Django's request cycle with the least possible work, so
+`make bench` can put our real pages beside them.
 """
 
 import json
@@ -11,6 +12,8 @@ import json
 from django.db import connection
 from django.http import HttpResponse
 from django.utils.html import escape
+
+from patients.access import care_relationships_sql
 
 # One plan with everything the plan page shows: parts, names and the latest events.
 PLAN_SQL = """
@@ -62,19 +65,19 @@ FROM contracts_contract c
 WHERE c.id = %s
 """
 
-# One page of an organisation's change feed after a (txid, id) cursor.
-CHANGES_SQL = """
+# One page of an organisation's change feed after a (txid, id) cursor, of the patients
+# the organisation may see by the product's own access rule. (Built when the module is
+# imported, which the bench does once Django is set up: the rule's SQL is compiled then.)
+CHANGES_SQL = f"""
 SELECT coalesce(json_agg(e), '[]')::text FROM (
   SELECT e.* FROM contracts_event e
   WHERE e.patient_id IN (
-      SELECT t.patient_id FROM patients_careteammember t
-      JOIN patients_consent s ON s.patient_id = t.patient_id
-        AND s.organisation_id = t.organisation_id AND s.status = 'given'
-      WHERE t.organisation_id = %s AND t.active)
+      SELECT care.patient_id FROM ({care_relationships_sql()}) care
+      WHERE care.organisation_id = %s)
     AND (e.txid, e.id) > (%s, %s)
   ORDER BY e.txid, e.id
   LIMIT %s) e
-"""
+"""  # noqa: S608 - the access rule's compiled constants; values are parameters
 
 
 def fetch_one(sql: str, params) -> str | None:

@@ -26,14 +26,7 @@ from django.utils import timezone
 from actors.models import Membership, Organisation, OrganisationKind, Role, User
 from patients import services as patient_services
 from patients.identity import SAMORDNING_DAY_OFFSET, luhn_check_digit
-from patients.models import (
-    CareTeamMember,
-    Consent,
-    IdentityKind,
-    Patient,
-    Relative,
-    SupportProfile,
-)
+from patients.models import IdentityKind, Patient, Relative, SupportProfile
 
 from . import days, services
 from .history import Actor
@@ -1073,25 +1066,14 @@ def _insert_batch(net, pool, rows, rng, commitments_min, commitments_max) -> int
         )
     Patient.objects.bulk_create([p["patient"] for p in people])
 
-    consents, team, relatives = [], [], []
+    joinings, relatives = [], []
     for p in people:
         patient, started = p["patient"], now - timedelta(days=p["age"])
         blocked = ""
         if len(p["team"]) > 1 and rng.random() < 0.03:
             blocked = rng.choice(p["team"][1:])
         for key in p["team"]:
-            withdrawn = key == blocked
-            consents.append(
-                Consent(
-                    patient=patient,
-                    organisation=net.orgs[key],
-                    status=Consent.Status.WITHDRAWN if withdrawn else Consent.Status.GIVEN,
-                    given_at=started,
-                    withdrawn_at=now if withdrawn else None,
-                    recorded_by=coordinator,
-                )
-            )
-            team.append(CareTeamMember(patient=patient, organisation=net.orgs[key]))
+            joinings.append((patient, net.orgs[key], started, now if key == blocked else None))
         p["owners"] = [k for k in p["team"] if k != blocked]
         p["relative"] = None
         if rng.random() < 0.3:
@@ -1103,8 +1085,7 @@ def _insert_batch(net, pool, rows, rng, commitments_min, commitments_max) -> int
                 access=rng.choice(Relative.Access.values),
             )
             relatives.append(p["relative"])
-    Consent.objects.bulk_create(consents)
-    CareTeamMember.objects.bulk_create(team)
+    patient_services.add_to_care_teams_in_bulk(joinings, recorded_by=coordinator)
     Relative.objects.bulk_create(relatives)
 
     contracts = []
@@ -1261,29 +1242,22 @@ def _commitment(net, p, named, rng, now, today) -> tuple:
 
 
 def _insert_rows(model, columns, rows) -> None:
-    """Insert plain rows: COPY on PostgreSQL, bulk_create elsewhere.
+    """Insert plain rows with COPY.
 
     Commitments are most of the generated rows (tens per plan), and building a
     model instance for each one made bulk_create the bottleneck; COPY takes plain
     tuples and is several times faster. The database still checks every constraint.
     """
-    if connection.vendor == "postgresql":
-        names = ", ".join(
-            connection.ops.quote_name(model._meta.get_field(c).column) for c in columns
-        )
-        table = connection.ops.quote_name(model._meta.db_table)
-        with (
-            connection.cursor() as cursor,
-            cursor.cursor.copy(
-                f"COPY {table} ({names}) FROM STDIN"  # noqa: S608 - names come from the model
-            ) as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-    else:
-        model.objects.bulk_create(
-            (model(**dict(zip(columns, row, strict=True))) for row in rows), batch_size=2000
-        )
+    names = ", ".join(connection.ops.quote_name(model._meta.get_field(c).column) for c in columns)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {table} ({names}) FROM STDIN"  # noqa: S608 - names come from the model
+        ) as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 # --- everything ------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from django.utils.translation import gettext as _
 
 from actors.models import Membership, Role
 from patients import identity
-from patients.access import patients_visible_to
-from patients.models import CareTeamMember, Consent, Patient, Relative
+from patients.access import care_relationships, patients_visible_to
+from patients.models import CareTeamMember, Patient, Relative
 
 from .models import (
     Commitment,
@@ -38,7 +38,6 @@ class OwnerGroup:
     key: str
     label: str
     commitments: list = field(default_factory=list)
-    html: str = ""  # set by the view: the rows' markup, when none has its form open
 
 
 @dataclass
@@ -181,13 +180,11 @@ def _owner_self_label(patient, viewer) -> str:
 
 
 def team_for_pickers(patient: Patient):
-    """The care team organisations with consent, and their active staff, for owner pickers."""
-    consented = Consent.objects.filter(
-        patient=patient, organisation=OuterRef("organisation"), status=Consent.Status.GIVEN
-    )
+    """The organisations in a care relationship with the patient (their own team rows),
+    and their active staff, for owner pickers."""
     team = list(
-        CareTeamMember.objects.filter(patient=patient, active=True, staff__isnull=True)
-        .filter(Exists(consented))
+        care_relationships()
+        .filter(patient=patient, staff__isnull=True)
         .select_related("organisation")
         .order_by("organisation__name")
     )
@@ -235,8 +232,9 @@ def worklist(user, *, mine: bool = False, query: str = ""):
         has_care_contact=Exists(current_contact),
     )
     if mine:
-        # Mine: I am the fixed care contact, or I am named on the care team.
-        named = CareTeamMember.objects.filter(patient=OuterRef("pk"), staff=user, active=True)
+        # Mine: I am the fixed care contact, or I am named on the care team (for an
+        # organisation the patient has not blocked).
+        named = care_relationships().filter(patient=OuterRef("pk"), staff=user)
         patients = patients.filter(Exists(current_contact.filter(staff=user)) | Exists(named))
     if query.strip():
         patients = patients.filter(patient_search(query))

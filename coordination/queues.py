@@ -1,10 +1,10 @@
 """Read helpers for the coordinators' queues: one QuerySet per queue, and their counts.
 
 Whose work a coordinator sees: the patients `patients.access.patients_visible_to`
-gives them (on the care team of one of their organisations, with consent), the
-same rule as the worklist. A queue shows only what is needed to act (name,
-identity number, dates, the organisation); the plan itself opens on the plan page,
-which logs that read.
+gives them (in a care relationship with one of their organisations: on the care team,
+with consent), the same rule as the worklist. A queue shows only what is needed to act
+(name, identity number, dates, the organisation); the plan itself opens on the plan
+page, which logs that read.
 
 The filters narrow a queue to one organisation or one principal (huvudman). They
 apply to whoever is responsible for the item: the care team for plans, the step's
@@ -27,8 +27,7 @@ from django.utils.translation import gettext as _
 from actors.models import Membership, Organisation, Role
 from contracts import days
 from contracts.models import Commitment, Contract, FixedCareContact, NextStep
-from patients.access import patients_visible_to
-from patients.models import CareTeamMember, Consent
+from patients.access import care_relationships, patients_visible_to
 
 from .models import Admission, DischargeNotice, SipMeeting
 
@@ -80,13 +79,14 @@ class Scope:
         return condition
 
     def team(self, patient_ref: str = "patient") -> Q:
-        """The filter for plans: an organisation (or one under the principal) on the team."""
+        """The filter for plans: an organisation (or one under the principal) in a care
+        relationship with the patient."""
         if self.organisation is None and self.principal is None:
             return Q()
-        on_team = CareTeamMember.objects.filter(
-            self.unit("organisation"), patient=OuterRef(patient_ref), active=True
+        cared_for = care_relationships().filter(
+            self.unit("organisation"), patient=OuterRef(patient_ref)
         )
-        return Q(Exists(on_team))
+        return Q(Exists(cared_for))
 
 
 def by_preference(memberships) -> list[Membership]:
@@ -104,15 +104,13 @@ def memberships_of(user) -> list[Membership]:
 
 
 def filter_choices(user) -> list[Organisation]:
-    """Organisations the filter offers: those on the care teams of the user's patients,
-    and the user's own."""
+    """Organisations the filter offers: those in a care relationship with the user's
+    patients, and the user's own."""
     visible = patients_visible_to(user)
-    on_teams = CareTeamMember.objects.filter(
-        organisation=OuterRef("pk"), active=True, patient__in=visible
-    )
+    caring = care_relationships().filter(organisation=OuterRef("pk"), patient__in=visible)
     mine = Membership.objects.active().filter(user=user, organisation=OuterRef("pk"))
     return list(
-        Organisation.objects.filter(Exists(on_teams) | Exists(mine))
+        Organisation.objects.filter(Exists(caring) | Exists(mine))
         .select_related("principal")
         .order_by("name")
     )
@@ -391,19 +389,14 @@ def decorate_admissions(rows, scope: Scope) -> None:
 
 
 def contact_choices(plans) -> dict[int, list[Membership]]:
-    """For each plan on the page, the staff of its care team organisations (with
-    consent) who can be its fixed care contact. Two queries for the whole page."""
+    """For each plan on the page, the staff of the organisations in a care relationship
+    with its patient who can be its fixed care contact. Two queries for the whole page."""
     patient_ids = {plan.patient_id for plan in plans}
     if not patient_ids:
         return {}
-    consented = Consent.objects.filter(
-        patient=OuterRef("patient"),
-        organisation=OuterRef("organisation"),
-        status=Consent.Status.GIVEN,
-    )
     team = list(
-        CareTeamMember.objects.filter(patient_id__in=patient_ids, active=True)
-        .filter(Exists(consented))
+        care_relationships()
+        .filter(patient_id__in=patient_ids)
         .values_list("patient_id", "organisation_id")
         .distinct()
     )

@@ -3,8 +3,11 @@
 import re
 
 import psycopg
-from django.contrib.postgres import operations as postgres_operations
-from django.db import connection, migrations
+from django.contrib.postgres.operations import (  # noqa: F401 - the migrations import them here
+    AddIndexConcurrently,
+    RemoveIndexConcurrently,
+)
+from django.db import connection
 from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import BigIntegerField, Func
 
@@ -18,14 +21,11 @@ $$ LANGUAGE plpgsql;
 
 
 def append_only_trigger(table: str):
-    """A RunPython pair that makes `table` refuse UPDATE and DELETE on PostgreSQL.
+    """A RunPython pair that makes `table` refuse UPDATE and DELETE.
 
-    The audit trails must hold even against a stray query or a wrong admin action;
-    SQLite (the local default) relies on the model's own checks."""
+    The audit trails must hold even against a stray query or a wrong admin action."""
 
     def forwards(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
         schema_editor.execute(APPEND_ONLY_FUNCTION, params=None)
         schema_editor.execute(
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
@@ -33,30 +33,22 @@ def append_only_trigger(table: str):
         )
 
     def backwards(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
 
     return forwards, backwards
 
 
 class CurrentTxid(Func):
-    """The id of the writing transaction, as a column default.
+    """The id of the writing transaction, as a column default: a change feed ordered by
+    (txid, id) and cut at the oldest running transaction never skips a row that commits
+    late."""
 
-    On PostgreSQL a change feed ordered by (txid, id) and cut at the oldest running
-    transaction never skips a row that commits late. SQLite has one writer at a
-    time, so there the column stays empty and the id alone orders the feed."""
-
+    function = "txid_current"
     output_field = BigIntegerField()
 
-    def as_sql(self, compiler, connection, **extra):
-        return "NULL", []
 
-    def as_postgresql(self, compiler, connection, **extra):
-        return "(txid_current())", []
-
-
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+# A %(name)s placeholder, or %% for a percent sign.
+_PLACEHOLDER = re.compile(r"%(?:\((\w+)\)s|%)")
 
 
 def json_list(item: str, source: str, order: str) -> str:
@@ -68,32 +60,28 @@ def json_list(item: str, source: str, order: str) -> str:
 class PreparedStatement:
     """One large, constant SQL statement on a hot path, run as a prepared statement.
 
-    Written with %(name)s placeholders like any other; numbered once ($1, $2...) so that
-    psycopg sends the text as it is (it re-parses a statement this long on every call),
-    and prepared on each connection the first time it runs, so PostgreSQL plans it once
-    (a generic plan: see DB_PREPARED_STATEMENTS in settings.py) instead of on every
-    request: planning the contract read took longer than running it. Django's own cursors
-    bind values on the client and never prepare. The cursor is wrapped like any Django
-    cursor: its queries are counted and logged and its errors translated."""
+    Written with %(name)s placeholders (and %% for a percent sign) like any other; numbered
+    once ($1, $2...) so that psycopg sends the text as it is (it re-parses a statement this
+    long on every call), and prepared on each connection the first time it runs, so
+    PostgreSQL plans it once (a generic plan: see DB_PREPARED_STATEMENTS in settings.py)
+    instead of on every request: planning the contract read took longer than running it.
+    Django's own cursors bind values on the client and never prepare. The cursor is wrapped
+    like any Django cursor: its queries are counted and logged and its errors translated."""
 
     def __init__(self, sql: str):
         names: list[str] = []
 
         def number(match):
+            if match[1] is None:
+                return "%"
             if match[1] not in names:
                 names.append(match[1])
             return f"${names.index(match[1]) + 1}"
 
-        self.written = sql
         self.sql = _PLACEHOLDER.sub(number, sql)
         self.names = tuple(names)
 
     def fetchone(self, values: dict):
-        if connection.vendor != "postgresql":
-            # Another database (SQLite for `make run`): an ordinary query, if it speaks it.
-            with connection.cursor() as cursor:
-                cursor.execute(self.written, values)
-                return cursor.fetchone()
         with _cursor() as cursor:
             cursor.execute(self.sql, [values[name] for name in self.names])
             return cursor.fetchone()
@@ -128,59 +116,25 @@ class _PreparedDebugWrapper(CursorDebugWrapper):
 # --- migrations on large tables -----------------------------------------------------------
 # A migration runs in one transaction, and building an index (or dropping one, or a foreign
 # key) holds a lock that stops every read of the table, and of a foreign key's target,
-# until it commits: minutes for a table of 28 million commitments. These operations build
-# and drop indexes CONCURRENTLY on PostgreSQL, in a migration with `atomic = False`, so
-# each step commits at once and reads and writes go on; other databases (SQLite for
-# `make run`) do it the plain way.
-
-
-class _ConcurrentlyOnPostgres:
-    """Django's concurrent index operations (django.contrib.postgres) on PostgreSQL, and
-    the plain operation they extend (`plain`) on any other database, which they refuse."""
-
-    plain: type
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-        else:
-            self.plain.database_forwards(self, app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-        else:
-            self.plain.database_backwards(self, app_label, schema_editor, from_state, to_state)
-
-
-class AddIndexConcurrently(_ConcurrentlyOnPostgres, postgres_operations.AddIndexConcurrently):
-    """`AddIndex`, built with CREATE INDEX CONCURRENTLY on PostgreSQL."""
-
-    plain = migrations.AddIndex
-
-
-class RemoveIndexConcurrently(_ConcurrentlyOnPostgres, postgres_operations.RemoveIndexConcurrently):
-    """`RemoveIndex`, dropped with DROP INDEX CONCURRENTLY on PostgreSQL."""
-
-    plain = migrations.RemoveIndex
+# until it commits: minutes for a table of 28 million commitments. Indexes are built and
+# dropped CONCURRENTLY instead, in a migration with `atomic = False`, so each step commits
+# at once and reads and writes go on: Django's own AddIndexConcurrently and
+# RemoveIndexConcurrently (imported above), and this for indexes Django keeps no state of.
 
 
 def drop_indexes_concurrently(*indexes: tuple[str, str]):
     """A RunPython pair that drops indexes Django made itself and keeps no state of, by
-    name (CONCURRENTLY on PostgreSQL), and makes them again going back. Each is
-    (name, what follows ON in its CREATE INDEX); one whose definition names an operator
-    class ("varchar_pattern_ops") exists on PostgreSQL only."""
+    name, and makes them again going back. Each is (name, what follows ON in its
+    CREATE INDEX)."""
 
     def forwards(apps, schema_editor):
-        how = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
         for name, _definition in indexes:
-            schema_editor.execute(f'DROP INDEX {how}IF EXISTS "{name}"')
+            schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
 
     def backwards(apps, schema_editor):
-        postgres = schema_editor.connection.vendor == "postgresql"
-        how = "CONCURRENTLY " if postgres else ""
         for name, definition in indexes:
-            if postgres or "_ops" not in definition:
-                schema_editor.execute(f'CREATE INDEX {how}IF NOT EXISTS "{name}" ON {definition}')
+            schema_editor.execute(
+                f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON {definition}'
+            )
 
     return forwards, backwards

@@ -6,14 +6,24 @@ these, so the rule lives in one place. Missing and not-yours look the same: 404.
 The rule:
 - the patient sees their own plan and may write;
 - a relative or proxy sees it when the patient allowed read, writes when allowed write;
-- staff see it when one of their active memberships is in an organisation that is on
-  the patient's active care team AND has the patient's consent (not withdrawn, spärr);
-  the role inside that organisation does not matter for reading;
+- staff see it when one of their active memberships is in an organisation that has a
+  care relationship with the patient: on the patient's active care team AND with the
+  patient's consent (not withdrawn, spärr), both for that same organisation; the role
+  inside that organisation does not matter for reading;
 - any other staff member may read (never write) after stating an emergency reason
   (nödåtkomst); that read is logged with emergency=True for review;
 - nobody else, not even a superuser: the admin is not a way to read plans.
+
+The care relationship and the relatives' access are defined once each, as querysets
+(`care_relationships`, `relatives_with_access`). Readers that go through the ORM filter
+them; the hand-written statements of the hot reads (the plan page's access query here,
+the API's contract read and change feed, the reminder sweeps, the bench floor) embed
+the SQL compiled from those same querysets (`care_relationships_sql`,
+`relatives_with_access_sql`). tests/test_architecture.py keeps any other module from
+naming consent and the care team together.
 """
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -21,6 +31,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
+from psycopg import sql
 
 from actors.models import Membership
 
@@ -54,27 +65,65 @@ def _can_log_in(user) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
+# --- the rule, once ------------------------------------------------------------------------
+
+
+def care_relationships():
+    """The care relationships (vårdrelationer) that give an organisation access to a
+    patient: rows of the patient's care team that are active and whose organisation has
+    the patient's consent (samtycke, not withdrawn). Team row and consent must be for the
+    same organisation: on A's team with consent only for B gives neither access.
+
+    A (patient, organisation) pair comes once per team row (the organisation's own row
+    and one per named staff member): ask whether one exists, do not count them."""
+    consented = Consent.objects.filter(
+        patient=OuterRef("patient"),
+        organisation=OuterRef("organisation"),
+        status=Consent.Status.GIVEN,
+    )
+    return CareTeamMember.objects.filter(Exists(consented), active=True)
+
+
+def relatives_with_access():
+    """Relatives and proxies (närstående, ombud) the patient lets read the plan, or read
+    and write it."""
+    return Relative.objects.exclude(access=Relative.Access.NONE)
+
+
+@functools.cache
+def care_relationships_sql() -> str:
+    """care_relationships() as SQL, for hand-written statements: a SELECT of the rows'
+    `patient_id` and `organisation_id`, to use as `(...) care` in an EXISTS or an IN."""
+    return _compiled(care_relationships().values("patient_id", "organisation_id"))
+
+
+@functools.cache
+def relatives_with_access_sql() -> str:
+    """relatives_with_access() as SQL: a SELECT of every column of patients_relative."""
+    return _compiled(relatives_with_access())
+
+
+def _compiled(queryset) -> str:
+    """The queryset's SQL, compiled once on first use (the app registry must be ready),
+    with its parameters written in as literals: they are constants of this module, never
+    input. A literal % is doubled, as statements run with %(name)s parameters need."""
+    text, params = queryset.query.sql_with_params()
+    return (text % tuple(sql.Literal(value).as_string() for value in params)).replace("%", "%%")
+
+
+# --- readers ---------------------------------------------------------------------------------
+
+
 def staff_memberships_with_access(user, patient_id):
     """The user's active memberships whose organisation may see the patient."""
     if not _can_log_in(user):
         return Membership.objects.none()
+    cared_for = care_relationships().filter(
+        patient_id=patient_id, organisation=OuterRef("organisation")
+    )
     return (
         Membership.objects.active()
-        .filter(user=user)
-        .filter(
-            Exists(
-                CareTeamMember.objects.filter(
-                    patient_id=patient_id, organisation=OuterRef("organisation"), active=True
-                )
-            ),
-            Exists(
-                Consent.objects.filter(
-                    patient_id=patient_id,
-                    organisation=OuterRef("organisation"),
-                    status=Consent.Status.GIVEN,
-                )
-            ),
-        )
+        .filter(Exists(cared_for), user=user)
         .select_related("organisation")
         .order_by("id")
     )
@@ -84,32 +133,15 @@ def patients_visible_to(user):
     """Patients the user may open as staff without an emergency reason (worklists, search)."""
     if not _can_log_in(user):
         return Patient.objects.none()
-    org_ids = Membership.objects.active().filter(user=user).values("organisation")
-    # Both conditions must hold for the same organisation: on the team and consented.
-    on_team = CareTeamMember.objects.filter(
-        patient=OuterRef(OuterRef("pk")),
-        organisation=OuterRef("organisation"),
-        active=True,
-    )
-    consented_and_on_team = Consent.objects.filter(
-        Exists(on_team),
-        patient=OuterRef("pk"),
-        organisation__in=org_ids,
-        status=Consent.Status.GIVEN,
-    )
-    return Patient.objects.filter(Exists(consented_and_on_team))
+    organisations = Membership.objects.active().filter(user=user).values("organisation")
+    cared_for = care_relationships().filter(patient=OuterRef("pk"), organisation__in=organisations)
+    return Patient.objects.filter(Exists(cared_for))
 
 
 def patients_visible_to_organisation(organisation):
-    """Patients one organisation may see (integrations): the same rule as for its staff,
-    on the active care team with consent."""
-    on_team = CareTeamMember.objects.filter(
-        patient=OuterRef("pk"), organisation=organisation, active=True
-    )
-    consented = Consent.objects.filter(
-        patient=OuterRef("pk"), organisation=organisation, status=Consent.Status.GIVEN
-    )
-    return Patient.objects.filter(Exists(on_team), Exists(consented))
+    """Patients one organisation may see (integrations): the same rule as for its staff."""
+    cared_for = care_relationships().filter(patient=OuterRef("pk"), organisation=organisation)
+    return Patient.objects.filter(Exists(cared_for))
 
 
 def organisation_serves(patient_id: int, organisation) -> bool:
@@ -134,16 +166,9 @@ def log_patients_listed(*, user, memberships, patient_ids, prefer_role=None):
     by_org = {}
     for membership in ranked:
         by_org.setdefault(membership.organisation_id, membership)
-    consented = Consent.objects.filter(
-        patient=OuterRef("patient"),
-        organisation=OuterRef("organisation"),
-        status=Consent.Status.GIVEN,
-    )
     pairs = (
-        CareTeamMember.objects.filter(
-            patient_id__in=patient_ids, organisation_id__in=list(by_org), active=True
-        )
-        .filter(Exists(consented))
+        care_relationships()
+        .filter(patient_id__in=patient_ids, organisation_id__in=list(by_org))
         .values_list("patient_id", "organisation_id")
     )
     access = {}
@@ -164,6 +189,19 @@ def log_patients_listed(*, user, memberships, patient_ids, prefer_role=None):
         if patient_id in access
     ]
     return AccessLogEntry.objects.bulk_create(rows)
+
+
+def care_team_with_consent(patient_id) -> tuple[list[CareTeamMember], dict[int, str]]:
+    """The patient's whole care team (active or not, with organisations and named staff),
+    and the consent status recorded for each organisation by its id. What an integration
+    reads to see who takes part and who may; not the access rule (care_relationships)."""
+    members = list(
+        CareTeamMember.objects.filter(patient_id=patient_id).select_related("organisation", "staff")
+    )
+    consents = dict(
+        Consent.objects.filter(patient_id=patient_id).values_list("organisation_id", "status")
+    )
+    return members, consents
 
 
 def log_integration_reads(organisation, client_name: str, patient_ids) -> list[AccessLogEntry]:
@@ -226,11 +264,7 @@ def _viewer(user, patient, emergency_reason, *, relative, staff_membership, any_
 
 
 def _relative_with_access(user, patient):
-    return (
-        Relative.objects.filter(patient=patient, user=user)
-        .exclude(access=Relative.Access.NONE)
-        .first()
-    )
+    return relatives_with_access().filter(patient=patient, user=user).first()
 
 
 def _first_active_membership(user):
@@ -260,31 +294,28 @@ def log_access(viewer: Viewer, user, patient: Patient, action: str, reason: str 
     )
 
 
-# The patient, and the parts of the rule that need a query, for get_patient_for: whether
-# the user is a relative with access (as _relative_with_access) and the first of the user's
-# active memberships whose organisation is on the patient's active care team with consent
-# (as staff_memberships_with_access). One plain query: built through the ORM, compiling it
-# cost ten times as much as running it, on every page. tests/test_access_matrix.py holds
-# it to the same table as viewer_for.
-PATIENT_WITH_ACCESS = """
+@functools.cache
+def _patient_with_access_sql() -> str:
+    """The patient, and the parts of the rule that need a query, for get_patient_for:
+    whether the user is a relative with access (as _relative_with_access) and the first of
+    the user's active memberships whose organisation has a care relationship with the
+    patient (as staff_memberships_with_access). One plain query: built through the ORM,
+    compiling it cost ten times as much as running it, on every page."""
+    return f"""
 SELECT p.*,
     EXISTS (
-        SELECT 1 FROM patients_relative r
-        WHERE r.patient_id = p.id AND r.user_id = %(user)s AND r.access <> %(no_access)s
+        SELECT 1 FROM ({relatives_with_access_sql()}) r
+        WHERE r.patient_id = p.id AND r.user_id = %(user)s
     ) AS may_be_relative,
     (SELECT m.id FROM actors_membership m
      WHERE m.user_id = %(user)s AND m.active
         AND EXISTS (
-            SELECT 1 FROM patients_careteammember t
-            WHERE t.patient_id = p.id AND t.organisation_id = m.organisation_id AND t.active)
-        AND EXISTS (
-            SELECT 1 FROM patients_consent s
-            WHERE s.patient_id = p.id AND s.organisation_id = m.organisation_id
-                AND s.status = %(given)s)
+            SELECT 1 FROM ({care_relationships_sql()}) care
+            WHERE care.patient_id = p.id AND care.organisation_id = m.organisation_id)
      ORDER BY m.id LIMIT 1) AS membership_id
 FROM patients_patient p
 WHERE p.id = %(patient)s
-"""
+"""  # noqa: S608 - the rule's compiled constants; values are parameters
 
 
 def get_patient_for(
@@ -307,15 +338,10 @@ def get_patient_for(
     if not _can_log_in(user):
         raise NoAccess
     try:
-        params = {
-            "patient": int(patient_id),
-            "user": user.pk,
-            "no_access": Relative.Access.NONE,
-            "given": Consent.Status.GIVEN,
-        }
+        params = {"patient": int(patient_id), "user": user.pk}
     except (ValueError, TypeError) as exc:
         raise NoAccess from exc
-    patient = next(iter(Patient.objects.raw(PATIENT_WITH_ACCESS, params)), None)
+    patient = next(iter(Patient.objects.raw(_patient_with_access_sql(), params)), None)
     if patient is None:
         raise NoAccess
 
@@ -352,9 +378,7 @@ def patients_readable_by(user):
     who gave them read or write access as a relative."""
     if not _can_log_in(user):
         return Patient.objects.none()
-    as_relative = Relative.objects.filter(patient=OuterRef("pk"), user=user).exclude(
-        access=Relative.Access.NONE
-    )
+    as_relative = relatives_with_access().filter(patient=OuterRef("pk"), user=user)
     return Patient.objects.filter(Q(Exists(as_relative)) | Q(user=user))
 
 

@@ -31,17 +31,6 @@ class IdentityKind(models.TextChoices):
     RESERVNUMMER = "reservnummer", _("Reserve number")
 
 
-class PatientQuerySet(models.QuerySet):
-    def on_team_of(self, organisation_ids):
-        """Patients whose active care team includes one of the organisations with consent."""
-        return self.filter(
-            care_team__organisation__in=organisation_ids,
-            care_team__active=True,
-            consents__organisation__in=organisation_ids,
-            consents__status=Consent.Status.GIVEN,
-        ).distinct()
-
-
 class Patient(models.Model):
     identity_number = models.CharField(
         _("identity number"),
@@ -84,8 +73,6 @@ class Patient(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
-
-    objects = PatientQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("patient")

@@ -31,8 +31,8 @@ who is responsible (NOT EXISTS on the dedupe key: a lookup per candidate, or one
 pass over the tasks when the planner expects many). Tasks are closed first, so a
 commitment whose date moved gets its task for the new date in the same sweep.
 
-The SQL is PostgreSQL's (data-modifying CTEs, unnest, make_interval); on another
-database the sweeps log a warning and do nothing.
+Who may see a patient is not restated here: the statements take the SQL of the one
+access rule from `patients.access` (care relationships, relatives with access).
 
 Hook for discharge and SIP deadlines (Lag 2017:612, a later issue): write the
 SELECT of what is due, with `days.rule("sip_meeting_call").overdue_before(now)` as
@@ -40,7 +40,6 @@ the cut-off, add a FollowUpTask kind, and pass it to `_tasks_and_tell` in a new
 rule function listed in RULES.
 """
 
-import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta
@@ -52,9 +51,8 @@ from django.utils import timezone
 from psycopg.pq import TransactionStatus
 
 from contracts import days
+from patients.access import care_relationships_sql, relatives_with_access_sql
 from patients.models import SupportProfile
-
-log = logging.getLogger(__name__)
 
 
 def _compose(*fragments: str) -> str:
@@ -62,20 +60,17 @@ def _compose(*fragments: str) -> str:
     return "\n".join(fragments)
 
 
-# The fixed care contact (fast vårdkontakt) of plan `c`, and the patient's
-# primary-care unit (vårdcentral) on the care team with consent, as `fcc` and `pcu`.
+# The fixed care contact (fast vårdkontakt) of plan `c`, and the patient's primary-care
+# unit (vårdcentral) in a care relationship with them, as `fcc` and `pcu`. `{care}` is
+# the access rule's SQL (patients.access.care_relationships_sql).
 RESPONSIBLE = """
     LEFT JOIN contracts_fixedcarecontact fcc ON fcc.contract_id = c.id AND fcc.ended_on IS NULL
     LEFT JOIN LATERAL (
-        SELECT min(team.organisation_id) AS organisation_id
-        FROM patients_careteammember team
+        SELECT min(care.organisation_id) AS organisation_id
+        FROM ({care}) care
         JOIN actors_organisation unit
-            ON unit.id = team.organisation_id AND unit.kind = 'primary_care'
-        JOIN patients_consent consent
-            ON consent.patient_id = team.patient_id
-            AND consent.organisation_id = team.organisation_id
-            AND consent.status = 'given'
-        WHERE team.patient_id = c.patient_id AND team.active
+            ON unit.id = care.organisation_id AND unit.kind = 'primary_care'
+        WHERE care.patient_id = c.patient_id
     ) pcu ON true
 """
 
@@ -148,7 +143,9 @@ def _tasks_and_tell(
     cursor, due_sql: str, params: dict, before: str = "", count_due_as: str = ""
 ) -> Counter:
     """Run a rule; what it made, and with `count_due_as` how many rows were due."""
-    sql = TASKS_AND_TELL.format(before=before, due=due_sql, columns=NOTIFICATION_COLUMNS)
+    sql = TASKS_AND_TELL.format(
+        before=before, due=due_sql, columns=NOTIFICATION_COLUMNS, care=care_relationships_sql()
+    )
     day = timezone.localdate(params["now"]).isoformat()
     cursor.execute(sql, {**params, "day": day})
     tasks, notifications, due = cursor.fetchone()
@@ -223,6 +220,7 @@ def next_step_reminders(cursor, now: datetime) -> Counter:
 
 # Tomorrow's commitments, then whom each reminds: one join per kind of owner over all
 # of them at once (looked up per commitment, each one re-read the whole staff table).
+# `{relatives}` is the access rule's SQL for relatives (patients.access).
 COMMITMENT_DUE = _compose(
     """
     WITH due AS (
@@ -242,8 +240,8 @@ COMMITMENT_DUE = _compose(
         -- A relative who can log in to see the plan: by text when we have a number.
         SELECT d.id, 'relative' || r.id, CASE WHEN r.phone <> '' THEN 'sms' ELSE 'email' END,
                r.user_id, NULL, CASE WHEN r.phone <> '' THEN r.phone ELSE r.email END
-        FROM due d JOIN patients_relative r ON r.id = d.owner_relative_id
-        WHERE d.owner_kind = 'relative' AND r.user_id IS NOT NULL AND r.access <> 'none'
+        FROM due d JOIN ({relatives}) r ON r.id = d.owner_relative_id
+        WHERE d.owner_kind = 'relative' AND r.user_id IS NOT NULL
         UNION ALL
         -- A named staff member; for an organisation, its staff named on this patient's
         -- care team, or its coordinators when the team names nobody there.
@@ -293,7 +291,8 @@ def commitments_due_tomorrow(cursor, now: datetime) -> Counter:
     tomorrow = timezone.localdate(now) + timedelta(days=1)
     # Worth sending until the due day is over.
     expires = datetime.combine(tomorrow + timedelta(days=1), time(0), tzinfo=days.STOCKHOLM)
-    cursor.execute(COMMITMENT_DUE, {"now": now, "tomorrow": tomorrow, "expires": expires})
+    sql = COMMITMENT_DUE.format(relatives=relatives_with_access_sql())
+    cursor.execute(sql, {"now": now, "tomorrow": tomorrow, "expires": expires})
     return Counter(notifications=cursor.rowcount)
 
 
@@ -562,9 +561,6 @@ def run_all(
     """Run every rule once (or those named in `only`), one statement each, and two to
     set JIT aside; returns what each rule made. `on_rule(name, seconds)` hears how long
     each took (make bench)."""
-    if connection.vendor != "postgresql":
-        log.warning("the reminder sweeps need PostgreSQL; skipped on %s", connection.vendor)
-        return {}
     now = now or timezone.now()
     rules = RULES if only is None else [rule for rule in RULES if rule.__name__ in only]
     made = {}

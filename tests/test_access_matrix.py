@@ -2,21 +2,40 @@
 
 Staff: role × organisation on/off the care team × consent given/withdrawn × action,
 every cell asserted. Reads go through patients.access (the one access function), writes
-through the services; for writes both must agree. Then patients and relatives."""
+through the services; for writes both must agree. Then the rule itself, read through
+every form it is exported in and every reader built on it. Then patients and relatives."""
 
 import pytest
+from api_fixtures import Api, _fresh_rate_limits, issue_token
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 from personas import SYSTEM, make_staff, version
 
-from actors.models import Organisation, OrganisationKind, Role
+from actors.api_clients import create_api_client
+from actors.models import Membership, Organisation, OrganisationKind, Role
 from contracts import services
 from contracts.history import Actor
+from contracts.selectors import team_for_pickers
+from coordination.queues import contact_choices
 from patients import services as patient_services
-from patients.access import NoAccess, get_patient_for, patients_visible_to, viewer_for
-from patients.models import AccessLogEntry, CareTeamMember, Relative
+from patients.access import (
+    NoAccess,
+    care_relationships,
+    care_relationships_sql,
+    get_patient_for,
+    log_patients_listed,
+    organisation_serves,
+    patients_visible_to,
+    patients_visible_to_organisation,
+    staff_memberships_with_access,
+    viewer_for,
+)
+from patients.models import AccessLogEntry, CareTeamMember, Consent, Relative
 
 pytestmark = pytest.mark.django_db
+__all__ = ["_fresh_rate_limits"]
 
 VIEW_PLAN = "view plan"
 VIEW_HISTORY = "view history"
@@ -139,6 +158,133 @@ def test_staff_access_matrix(cell, plan, unit):
         )
     else:
         assert logged.count() == logged_before == 0
+
+
+# --- the rule, the same through every form ------------------------------------------------
+
+RULE_CELLS = [
+    # Two organisations, A and B, and Tolvan: their care-team rows (active or not), the
+    # consents on record, and who may see her.
+    ("A on the team with consent", {"A": True}, {"A": "given"}, {"A"}),
+    ("A has left the team", {"A": False}, {"A": "given"}, set()),
+    ("A's consent withdrawn", {"A": True}, {"A": "withdrawn"}, set()),
+    ("A on the team, no consent on record", {"A": True}, {}, set()),
+    ("A on the team, consent only for B", {"A": True}, {"B": "given"}, set()),
+    ("A and B on the team, consent only for B", {"A": True, "B": True}, {"B": "given"}, {"B"}),
+    (
+        "A with consent, B withdrawn",
+        {"A": True, "B": True},
+        {"A": "given", "B": "withdrawn"},
+        {"A"},
+    ),
+    ("A left, B with consent", {"A": False, "B": True}, {"A": "given", "B": "given"}, {"B"}),
+    ("both with consent", {"A": True, "B": True}, {"A": "given", "B": "given"}, {"A", "B"}),
+]
+
+
+def in_sql(patient_id, organisation) -> bool:
+    """The rule as the hand-written statements embed it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM ({care_relationships_sql()}) care"
+            " WHERE care.patient_id = %(patient)s AND care.organisation_id = %(organisation)s)",
+            {"patient": patient_id, "organisation": organisation.pk},
+        )
+        return cursor.fetchone()[0]
+
+
+def opens_the_plan(user, patient_id):
+    """The organisation get_patient_for reads the plan page as, or None."""
+    try:
+        _patient, viewer = get_patient_for(user, patient_id)
+    except NoAccess:
+        return None
+    assert (viewer.kind, viewer.emergency, viewer.can_write) == ("staff", False, True)
+    return viewer.organisation
+
+
+@pytest.mark.parametrize(
+    "team, consents, expected", [c[1:] for c in RULE_CELLS], ids=[c[0] for c in RULE_CELLS]
+)
+def test_the_rule_reads_the_same_through_every_form(plan, network, team, consents, expected):
+    patient_id = plan.patient_id
+    orgs = {
+        key: Organisation.objects.create(
+            name=f"Enhet {key}", kind=OrganisationKind.HOSPITAL_UNIT, parent=network["region"]
+        )
+        for key in "AB"
+    }
+    for key, active in team.items():
+        CareTeamMember.objects.create(patient_id=patient_id, organisation=orgs[key], active=active)
+    now = timezone.now()
+    for key, status in consents.items():
+        moment = {"given_at" if status == "given" else "withdrawn_at": now}
+        Consent.objects.create(
+            patient_id=patient_id, organisation=orgs[key], status=status, **moment
+        )
+    staff = {
+        key: make_staff(f"{key.lower()}@example.org", org, Role.CLINICIAN)
+        for key, org in orgs.items()
+    }
+    # Someone who works in both: sees her through either.
+    both = make_staff("ab@example.org", orgs["A"], Role.CLINICIAN)
+    Membership.objects.create(user=both, organisation=orgs["B"], role=Role.CLINICIAN)
+    apis = {
+        key: Api(issue_token(create_api_client(name=f"Journal {key}", organisation=org)[0]))
+        for key, org in orgs.items()
+    }
+    whose = {org.pk: key for key, org in orgs.items()}
+
+    def keys(organisations):
+        return {whose[org.pk] for org in organisations if org is not None and org.pk in whose}
+
+    seen = {
+        "ORM expression": {
+            key
+            for key, org in orgs.items()
+            if care_relationships().filter(patient_id=patient_id, organisation=org).exists()
+        },
+        "SQL fragment": {key for key, org in orgs.items() if in_sql(patient_id, org)},
+        "patients_visible_to_organisation": {
+            key
+            for key, org in orgs.items()
+            if patients_visible_to_organisation(org).filter(pk=patient_id).exists()
+        },
+        "organisation_serves (writes)": {
+            key for key, org in orgs.items() if organisation_serves(patient_id, org)
+        },
+        "REST contract read": {
+            key
+            for key, api in apis.items()
+            if api.get(f"/api/v1/contracts/{plan.pk}/").status_code == 200
+        },
+        "patients_visible_to": {
+            key
+            for key, user in staff.items()
+            if patients_visible_to(user).filter(pk=patient_id).exists()
+        },
+        "get_patient_for": keys(opens_the_plan(user, patient_id) for user in staff.values()),
+        "staff_memberships_with_access": keys(
+            m.organisation for m in staff_memberships_with_access(both, patient_id)
+        ),
+        "owner pickers": keys(member.organisation for member in team_for_pickers(plan.patient)[0]),
+        "fixed care contact choices": keys(
+            m.organisation for m in contact_choices([plan])[plan.pk]
+        ),
+    }
+    assert seen == dict.fromkeys(seen, expected)
+
+    # One who works in both sees her as the first organisation that may (A before B), and
+    # a listing logs her read under it.
+    first = orgs["A"] if "A" in expected else orgs.get("B") if expected else None
+    assert opens_the_plan(both, patient_id) == first
+    assert patients_visible_to(both).filter(pk=patient_id).exists() == bool(expected)
+    listed = log_patients_listed(
+        user=both,
+        memberships=list(Membership.objects.filter(user=both).order_by("id")),
+        patient_ids=[patient_id],
+    )
+    assert [row.organisation_id for row in listed] == ([first.pk] if first else [])
 
 
 OTHER = "other patient's plan"

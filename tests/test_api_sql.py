@@ -63,3 +63,10 @@ def test_a_prepared_statement_is_planned_once_per_connection():
             ["%prepared_probe%"],
         )
         assert cursor.fetchall() == [(3,)]
+
+
+def test_a_prepared_statement_reads_a_doubled_percent_as_one_as_other_statements_do():
+    # Fragments compiled for statements with %(name)s parameters double a literal %.
+    statement = PreparedStatement("SELECT %(a)s::text || '%%'")
+    assert statement.sql == "SELECT $1::text || '%'"
+    assert statement.fetchone({"a": "5"}) == ("5%",)

@@ -16,10 +16,9 @@ from contracts import services
 from contracts.days import STOCKHOLM
 from contracts.history import Actor
 from contracts.models import Commitment, Contract, Event, FixedCareContact, NextStep, Notification
-from coordination import services as coordination
 from patients import services as patient_services
 from patients.models import AccessLogEntry
-from reminders import messages
+from reminders import messages, notify
 
 pytestmark = pytest.mark.django_db
 pytest_plugins = ["coordination_fixtures"]
@@ -159,21 +158,21 @@ def test_the_assignment_notifications_are_written_once_per_assignment(
     new_plan, coordinator, doctor, network
 ):
     _patient, contract = new_plan(1)
-    assignment = coordination.assign_care_contact(
+    assignment = services.assign_fixed_care_contact(
         actor=Actor.staff(coordinator, network["vardcentral"]),
         contract=contract,
         expected_version=version(contract),
         staff=doctor,
         organisation=network["vardcentral"],
     )
-    coordination.notify_care_contact_assigned(assignment)  # a retry
+    notify.care_contact_assigned(assignment)  # a retry
     assert Notification.objects.filter(kind="care_contact_assigned").count() == 2
 
 
 def test_the_assignment_message_names_no_one(new_plan, coordinator, doctor, network):
     _patient, contract = new_plan(1, teams=("vardcentral", "home_health"))
     as_coordinator = Actor.staff(coordinator, network["vardcentral"])
-    coordination.assign_care_contact(
+    services.assign_fixed_care_contact(
         actor=as_coordinator,
         contract=contract,
         expected_version=version(contract),

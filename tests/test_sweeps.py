@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from personas import SYSTEM, make_staff, version
 
-from actors.models import Role, User
+from actors.models import Organisation, OrganisationKind, Role, User
 from contracts import days, services
 from contracts.days import STOCKHOLM, DayRule
 from contracts.history import Actor
@@ -282,6 +282,25 @@ def test_escalation_reaches_every_coordinator_of_the_unit(tolvan, doctor, coordi
     assert told == {coordinator.pk, other.pk}
 
 
+def test_escalation_skips_a_unit_the_patient_has_blocked(tolvan, doctor, network):
+    # Only a primary-care unit in a care relationship with the patient is responsible:
+    # on the team AND with consent (patients.access), so a spärr moves the task on.
+    other = Organisation.objects.create(
+        name="Vårdcentralen Söderfors", kind=OrganisationKind.PRIMARY_CARE, parent=network["region"]
+    )
+    patient_services.add_to_care_team(
+        actor=SYSTEM, patient=tolvan, organisation=other, consent=True
+    )
+    plan_without_contact(tolvan, doctor, network)
+    patient_services.withdraw_consent(
+        actor=Actor.patient(tolvan.user), patient=tolvan, organisation=network["vardcentral"]
+    )
+
+    sweeps.run_all(now=T0 + timedelta(days=10))
+
+    assert FollowUpTask.objects.get().assigned_organisation == other
+
+
 def test_plan_with_a_care_contact_is_not_escalated(plan, coordinator, clock):
     sweep(clock, T0 + timedelta(days=30))
 
@@ -362,6 +381,26 @@ def test_commitment_due_tomorrow_reminds_its_owner(
     )
     expiry = {n.expires_at for n in Notification.objects.filter(kind="commitment_due")}
     assert expiry == {sthlm(2026, 3, 11)}
+
+
+def test_a_relative_the_patient_has_shut_out_gets_no_reminder(plan, clock, doctor, network):
+    son = Relative.objects.create(
+        patient=plan.patient,
+        user=User.objects.create_user(email="son@example.org"),
+        name="Sune Tolvansson",
+        phone="+46709876543",
+        access=Relative.Access.READ,
+    )
+    sons = add_commitment(
+        plan, doctor, network, date(2026, 3, 10), owner_kind="relative", owner_relative=son
+    )
+    patient_services.set_relative_access(
+        actor=Actor.patient(plan.patient.user), relative=son, access=Relative.Access.NONE
+    )
+
+    sweep(clock, sthlm(2026, 3, 9, 9, 0))
+
+    assert not Notification.objects.filter(commitment=sons).exists()
 
 
 def test_organisation_commitment_goes_to_its_staff_named_on_the_team(
@@ -528,18 +567,18 @@ def test_a_run_takes_at_most_a_batch_of_late_commitments_oldest_first(
 def test_a_sweep_task_that_met_a_backlog_asks_for_the_next_batch_at_once(
     plan, clock, doctor, network, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from reminders import tasks
+    from reminders import tasks, wake
 
     settings.SWEEP_LATE_BATCH = 2
     for day in (4, 5, 6):
         add_commitment(plan, doctor, network, date(2026, 3, day), owner_kind="patient")
     clock.move_to(sthlm(2026, 3, 11, 9, 0))
     asked = []
-    monkeypatch.setattr(tasks, "enqueue", lambda task, **kwargs: asked.append((task, kwargs)))
+    monkeypatch.setattr(wake, "enqueue", lambda name, **kwargs: asked.append((name, kwargs)))
 
     with django_capture_on_commit_callbacks(execute=True):
         tasks.run_sweeps()
-    assert (tasks.run_sweeps, {"only": ["overdue_commitments"]}) in asked
+    assert (wake.RUN_SWEEPS, {"only": ["overdue_commitments"]}) in asked
     assert len(overdue_keys()) == 2
 
     asked.clear()
@@ -547,7 +586,7 @@ def test_a_sweep_task_that_met_a_backlog_asks_for_the_next_batch_at_once(
         made = tasks.run_sweeps(only=["overdue_commitments"])
     assert list(made) == ["overdue_commitments"]
     assert len(overdue_keys()) == 3
-    assert all(task is not tasks.run_sweeps for task, _ in asked), "the backlog is done"
+    assert all(name != wake.RUN_SWEEPS for name, _ in asked), "the backlog is done"
 
 
 def test_closing_a_plan_closes_its_late_commitment_tasks(plan, clock, doctor, network):

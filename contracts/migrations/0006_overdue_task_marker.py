@@ -22,9 +22,7 @@ BACKFILL = """
 
 
 def mark_commitments_with_late_tasks(apps, schema_editor):
-    # The sweeps only run on PostgreSQL, so elsewhere there are no late tasks.
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKFILL, params=None)
+    schema_editor.execute(BACKFILL, params=None)
 
 
 class Migration(migrations.Migration):
