@@ -42,7 +42,13 @@ class Actor:
         return self.kind in (Event.ActorKind.STAFF, Event.ActorKind.INTEGRATION)
 
 
-def record_event(*, patient, actor: Actor, kind: str, contract=None, before=None, after=None):
+def record_event(
+    *, patient, actor: Actor, kind: Event.Kind, contract=None, before=None, after=None
+):
+    if kind not in Event.Kind.values:
+        # A kind the history cannot put in words is a bug in the writer: refuse it
+        # rather than store a row that reads as an unexplained change.
+        raise ValueError(f"unknown event kind {kind!r}; add it to Event.Kind")
     return Event.objects.create(
         patient=patient,
         contract=contract,

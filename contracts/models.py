@@ -438,6 +438,52 @@ class Event(AppendOnlyModel):
 
     The plan's audit trail and the patient's "what changed"."""
 
+    class Kind(models.TextChoices):
+        """Every kind of event the code writes; contracts.wording has a sentence for each.
+
+        Not every event is a change to a plan: the patient's registration, consent and
+        care team, the discharge steps and survey answers name no contract."""
+
+        # The plan and its parts (contracts.services).
+        CONTRACT_CREATED = "contract_created", _("Plan started")
+        WHAT_MATTERS_CHANGED = "what_matters_changed", _("What matters changed")
+        WARNING_SIGNS_CHANGED = "warning_signs_changed", _("Warning signs changed")
+        CONTACT_PATHS_CHANGED = "contact_paths_changed", _("Contact paths changed")
+        NEXT_STEP_AGREED = "next_step_agreed", _("Next step agreed")
+        NEXT_STEP_OUTCOME = "next_step_outcome", _("Outcome of the next step")
+        COMMITMENT_ADDED = "commitment_added", _("Commitment added")
+        COMMITMENT_COMPLETED = "commitment_completed", _("Commitment ticked off")
+        COMMITMENT_REOPENED = "commitment_reopened", _("Commitment marked as not done")
+        COMMITMENT_CHANGED = "commitment_changed", _("Commitment changed")
+        CARE_CONTACT_ASSIGNED = "care_contact_assigned", _("Fixed care contact assigned")
+        PLAN_AGREED = "plan_agreed", _("Plan agreed to")
+        # Follow-up tasks (reminders.followup).
+        FOLLOW_UP_DONE = "follow_up_done", _("Follow-up done")
+        # The patient, consent, care team and relatives (patients.services).
+        PATIENT_REGISTERED = "patient_registered", _("Patient registered")
+        CONSENT_GIVEN = "consent_given", _("Consent given")
+        CONSENT_WITHDRAWN = "consent_withdrawn", _("Consent withdrawn")
+        CARE_TEAM_JOINED = "care_team_joined", _("Joined the care team")
+        RELATIVE_ACCESS_CHANGED = "relative_access_changed", _("Relative's access changed")
+        # Discharge from hospital and the survey (coordination.services).
+        ADMISSION_REGISTERED = "admission_registered", _("Hospital stay registered")
+        ADMISSION_NOTICE_SENT = "admission_notice_sent", _("Admission notice sent")
+        DISCHARGE_NOTICE_SENT = "discharge_notice_sent", _("Discharge notice sent")
+        DISCHARGE_PLANNED = "discharge_planned", _("Discharge planned")
+        READY_FOR_DISCHARGE = "ready_for_discharge", _("Ready for discharge")
+        DISCHARGED = "discharged", _("Discharged")
+        DISCHARGE_NOTICE_ACKNOWLEDGED = (
+            "discharge_notice_acknowledged",
+            _("Discharge notice acknowledged"),
+        )
+        DISCHARGE_CARE_CONTACT_APPOINTED = (
+            "discharge_care_contact_appointed",
+            _("Fixed care contact for the discharge appointed"),
+        )
+        SIP_MEETING_CALLED = "sip_meeting_called", _("SIP meeting called")
+        SIP_MEETING_HELD = "sip_meeting_held", _("SIP meeting held")
+        SURVEY_ANSWERED = "survey_answered", _("Survey answered")
+
     class ActorKind(models.TextChoices):
         STAFF = "staff", _("Staff")
         PATIENT = "patient", _("Patient")
@@ -452,7 +498,7 @@ class Event(AppendOnlyModel):
     )
     version = models.PositiveIntegerField(_("version"), null=True, blank=True)
     at = models.DateTimeField(_("time"), default=timezone.now)
-    kind = models.CharField(_("kind"), max_length=40)
+    kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("by"),

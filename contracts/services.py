@@ -2,7 +2,8 @@
 
 The HTML views, the API and the Celery tasks all call these. Each runs in a
 transaction, locks the contract row, refuses a stale version, checks who may do
-it, bumps the version and writes the event.
+it, bumps the version, writes the event and queues its notifications: whatever a
+door does besides parsing and answering would be missing from the other doors.
 """
 
 from datetime import date, datetime
@@ -12,9 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from actors.models import Membership
+from actors.models import Membership, Role
 from patients.access import organisation_serves
 from patients.models import Patient, Relative
+from reminders import notify
 
 from . import days
 from .history import Actor, record_event
@@ -32,6 +34,8 @@ from .models import (
 )
 
 MAX_TEXT = 5000
+# Staff roles that can be someone's fixed care contact (administrators cannot).
+CARE_CONTACT_ROLES = (Role.CLINICIAN, Role.HOME_CARE, Role.COORDINATOR)
 
 
 class StaleVersion(Exception):
@@ -119,7 +123,7 @@ def _lock(contract_id: int, expected_version: int | None) -> Contract:
     return contract
 
 
-def _bump(contract: Contract, actor: Actor, kind: str, before=None, after=None) -> Event:
+def _bump(contract: Contract, actor: Actor, kind: Event.Kind, before=None, after=None) -> Event:
     contract.version += 1
     contract.updated_at = timezone.now()
     contract.save(update_fields=["version", "updated_at"])
@@ -166,7 +170,7 @@ def create_contract(*, actor: Actor, patient: Patient, what_matters: str = "") -
         patient=patient,
         contract=contract,
         actor=actor,
-        kind="contract_created",
+        kind=Event.Kind.CONTRACT_CREATED,
         after={"what_matters": contract.what_matters},
     )
     return contract
@@ -197,7 +201,7 @@ def set_what_matters(
             Goal(contract=contract, text=g, position=i) for i, g in enumerate(cleaned)
         )
         after["goals"] = cleaned
-    _bump(contract, actor, "what_matters_changed", before, after)
+    _bump(contract, actor, Event.Kind.WHAT_MATTERS_CHANGED, before, after)
     return contract
 
 
@@ -225,7 +229,7 @@ def set_warning_signs(
         for i, (sign, action) in enumerate(cleaned)
     )
     after = {"signs": [{"sign": sign, "action": action} for sign, action in cleaned]}
-    _bump(contract, actor, "warning_signs_changed", before, after)
+    _bump(contract, actor, Event.Kind.WARNING_SIGNS_CHANGED, before, after)
     return contract
 
 
@@ -277,7 +281,7 @@ def set_contact_paths(
     contract.contact_paths.all().delete()
     ContactPath.objects.bulk_create(rows)
     after = {"paths": _paths_snapshot(contract)}
-    _bump(contract, actor, "contact_paths_changed", before, after)
+    _bump(contract, actor, Event.Kind.CONTACT_PATHS_CHANGED, before, after)
     return contract
 
 
@@ -360,7 +364,7 @@ def agree_next_step(
     _bump(
         contract,
         actor,
-        "next_step_agreed",
+        Event.Kind.NEXT_STEP_AGREED,
         before=_step_snapshot(previous) if previous and previous.status == "cancelled" else None,
         after=_step_snapshot(step),
     )
@@ -383,7 +387,7 @@ def record_next_step_outcome(
     step.outcome_recorded_at = timezone.now()
     step.outcome_recorded_by = actor.user
     step.save(update_fields=["outcome", "status", "outcome_recorded_at", "outcome_recorded_by"])
-    _bump(contract, actor, "next_step_outcome", before, _step_snapshot(step))
+    _bump(contract, actor, Event.Kind.NEXT_STEP_OUTCOME, before, _step_snapshot(step))
     return step
 
 
@@ -488,7 +492,7 @@ def add_commitment(
         what=_clean_text(what, "what", limit=1000),
         due_date=due_date,
     )
-    _bump(contract, actor, "commitment_added", None, _commitment_snapshot(commitment))
+    _bump(contract, actor, Event.Kind.COMMITMENT_ADDED, None, _commitment_snapshot(commitment))
     return commitment
 
 
@@ -521,7 +525,7 @@ def complete_commitment(
     commitment.completed_at = timezone.now() if done else None
     commitment.completed_by = actor.user if done else None
     commitment.save(update_fields=["status", "completed_at", "completed_by"])
-    kind = "commitment_completed" if done else "commitment_reopened"
+    kind = Event.Kind.COMMITMENT_COMPLETED if done else Event.Kind.COMMITMENT_REOPENED
     _bump(contract, actor, kind, before, _commitment_snapshot(commitment))
     return commitment
 
@@ -560,8 +564,23 @@ def update_commitment(
     if after == before:
         return commitment
     commitment.save()
-    _bump(contract, actor, "commitment_changed", before, after)
+    _bump(contract, actor, Event.Kind.COMMITMENT_CHANGED, before, after)
     return commitment
+
+
+def care_contact_membership(staff, organisation) -> Membership:
+    """The staff member's membership in `organisation`, if it lets them be a fixed care
+    contact there; the discharge flow names its contact by the same rule."""
+    membership = Membership.objects.filter(
+        user=staff, organisation=organisation, active=True
+    ).first()
+    if membership is None:
+        raise ValidationError({"staff": _("This person does not work in that organisation.")})
+    if membership.role not in CARE_CONTACT_ROLES:
+        raise ValidationError(
+            {"staff": _("An organisation administrator cannot be a fixed care contact.")}
+        )
+    return membership
 
 
 @transaction.atomic
@@ -575,14 +594,13 @@ def assign_fixed_care_contact(
     how_to_reach: str = "",
     started_on: date | None = None,
 ) -> FixedCareContact:
-    """The fixed care contact (fast vårdkontakt): one named person to turn to."""
+    """The fixed care contact (fast vårdkontakt): one named person to turn to.
+
+    The new contact and the patient are told (reminders.notify), whichever door the
+    assignment comes through."""
     contract = _lock(contract.pk, expected_version)
     _require(actor, contract, patient_side=False, staff_side=True)
-    membership = Membership.objects.filter(
-        user=staff, organisation=organisation, active=True
-    ).first()
-    if membership is None:
-        raise ValidationError({"staff": _("This person does not work in that organisation.")})
+    membership = care_contact_membership(staff, organisation)
     if not _on_team(contract.patient_id, organisation):
         raise ValidationError(
             {"organisation": _("Choose an organisation on the patient's care team.")}
@@ -612,7 +630,7 @@ def assign_fixed_care_contact(
     _bump(
         contract,
         actor,
-        "care_contact_assigned",
+        Event.Kind.CARE_CONTACT_ASSIGNED,
         before,
         {
             "staff": staff.pk,
@@ -621,6 +639,7 @@ def assign_fixed_care_contact(
             "how_to_reach": assignment.how_to_reach,
         },
     )
+    notify.care_contact_assigned(assignment)
     return assignment
 
 
@@ -643,7 +662,7 @@ def agree_to_version(*, actor: Actor, contract: Contract, version: int) -> Contr
         patient=contract.patient,
         contract=contract,
         actor=actor,
-        kind="plan_agreed",
+        kind=Event.Kind.PLAN_AGREED,
         before=before,
         after={"agreed_version": contract.version},
     )

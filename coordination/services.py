@@ -21,12 +21,10 @@ from actors.models import Membership, Organisation, OrganisationKind, Role
 from contracts import days
 from contracts import services as contract_services
 from contracts.history import Actor, record_event
-from contracts.models import Contract, Event, FixedCareContact, NextStep, Notification
+from contracts.models import Contract, Event, NextStep
 from contracts.services import StaleVersion
 from patients import access
-from patients.models import Channel as PatientChannel
 from patients.models import Patient, Relative
-from reminders.tasks import enqueue_on_commit, send_due_task
 
 from .models import Admission, DischargeNotice, SipMeeting, SurveyAnswer
 
@@ -78,7 +76,7 @@ def _require_in_hospital(admission: Admission) -> None:
         raise ValidationError(_("The patient has already been discharged."))
 
 
-def _bump(admission: Admission, actor: Actor, kind: str, after: dict) -> Event:
+def _bump(admission: Admission, actor: Actor, kind: Event.Kind, after: dict) -> Event:
     admission.version += 1
     admission.save()
     return record_event(
@@ -120,7 +118,7 @@ def _send(admission: Admission, actor: Actor, kind: str, sent_at: datetime, **fi
     record_event(
         patient=admission.patient,
         actor=actor,
-        kind="discharge_notice_sent",
+        kind=Event.Kind.DISCHARGE_NOTICE_SENT,
         after={
             "admission": admission.pk,
             "notice": kind,
@@ -184,7 +182,7 @@ def register_admission(
     record_event(
         patient=patient,
         actor=actor,
-        kind="admission_registered",
+        kind=Event.Kind.ADMISSION_REGISTERED,
         after={
             "admission": admission.pk,
             "hospital_unit": hospital_unit.pk,
@@ -205,7 +203,7 @@ def send_admission_notice(
     if admission.notices.filter(kind=Kind.ADMISSION).exists():
         raise ValidationError(_("The admission notice has already been sent."))
     notices = _send(admission, actor, Kind.ADMISSION, timezone.now())
-    _bump(admission, actor, "admission_notice_sent", {})
+    _bump(admission, actor, Event.Kind.ADMISSION_NOTICE_SENT, {})
     return notices
 
 
@@ -225,7 +223,7 @@ def plan_discharge(
     notices = _send(
         admission, actor, Kind.PLANNED_DISCHARGE, timezone.now(), planned_discharge_on=planned_on
     )
-    _bump(admission, actor, "discharge_planned", {"planned_on": planned_on.isoformat()})
+    _bump(admission, actor, Event.Kind.DISCHARGE_PLANNED, {"planned_on": planned_on.isoformat()})
     return notices
 
 
@@ -258,7 +256,7 @@ def mark_ready_for_discharge(
     _bump(
         admission,
         actor,
-        "ready_for_discharge",
+        Event.Kind.READY_FOR_DISCHARGE,
         {
             "sip_call_due_at": admission.sip_call_due_at.isoformat(),
             "payment_liability_from": admission.payment_liability_from.isoformat(),
@@ -283,7 +281,12 @@ def record_discharge(
         discharged_at, "discharged_at", not_before=admission.admitted_at
     )
     notices = _send(admission, actor, Kind.DISCHARGE, timezone.now())
-    _bump(admission, actor, "discharged", {"discharged_at": admission.discharged_at.isoformat()})
+    _bump(
+        admission,
+        actor,
+        Event.Kind.DISCHARGED,
+        {"discharged_at": admission.discharged_at.isoformat()},
+    )
     return notices
 
 
@@ -307,7 +310,7 @@ def acknowledge_notice(*, actor: Actor, notice: DischargeNotice) -> DischargeNot
     record_event(
         patient=notice.admission.patient,
         actor=actor,
-        kind="discharge_notice_acknowledged",
+        kind=Event.Kind.DISCHARGE_NOTICE_ACKNOWLEDGED,
         after={"admission": notice.admission_id, "notice": notice.kind, "id": notice.pk},
     )
     return notice
@@ -325,16 +328,13 @@ def appoint_discharge_care_contact(
     admission = _lock(admission.pk, expected_version)
     _require_unit(actor, admission.primary_care, admission.patient_id)
     _require_in_hospital(admission)
-    if not (
-        Membership.objects.active().filter(user=staff, organisation=admission.primary_care).exists()
-    ):
-        raise ValidationError({"staff": _("This person does not work in that organisation.")})
+    contract_services.care_contact_membership(staff, admission.primary_care)
     admission.care_contact = staff
     admission.care_contact_appointed_at = timezone.now()
-    _bump(admission, actor, "discharge_care_contact_appointed", {"staff": staff.pk})
+    _bump(admission, actor, Event.Kind.DISCHARGE_CARE_CONTACT_APPOINTED, {"staff": staff.pk})
     contract = Contract.objects.active().filter(patient=admission.patient).first()
     if contract is not None and not contract.care_contacts.filter(ended_on__isnull=True).exists():
-        assign_care_contact(
+        contract_services.assign_fixed_care_contact(
             actor=actor,
             contract=contract,
             expected_version=contract.version,
@@ -389,7 +389,7 @@ def call_sip_meeting(
     _bump(
         admission,
         actor,
-        "sip_meeting_called",
+        Event.Kind.SIP_MEETING_CALLED,
         {"meeting_at": meeting_at.isoformat(), "within_deadline": within},
     )
     return meeting
@@ -408,73 +408,8 @@ def record_sip_meeting_held(
         raise ValidationError(_("The meeting is already recorded as held."))
     meeting.held_at = _moment(held_at, "held_at", not_before=meeting.called_at)
     meeting.save(update_fields=["held_at"])
-    _bump(admission, actor, "sip_meeting_held", {"held_at": meeting.held_at.isoformat()})
+    _bump(admission, actor, Event.Kind.SIP_MEETING_HELD, {"held_at": meeting.held_at.isoformat()})
     return meeting
-
-
-# --- the fixed care contact, from the coordinators' queue ---------------------------------
-
-
-def notify_care_contact_assigned(assignment: FixedCareContact) -> None:
-    """Queue a message to the new fixed care contact and one to the patient.
-
-    Outbox rows with a dedupe key per assignment and recipient (ON CONFLICT DO
-    NOTHING), sent by the outbox like any reminder; the text is written at send
-    time (reminders.messages) and names no unit or person, only that there is news."""
-    contract = assignment.contract
-    patient = contract.patient
-    common = {"kind": "care_contact_assigned", "contract": contract, "body": ""}
-    key = f"care_contact_assigned:{assignment.pk}"
-    rows = []
-    if assignment.staff.email:
-        rows.append(
-            Notification(
-                dedupe_key=f"{key}:staff",
-                channel=Notification.Channel.EMAIL,
-                recipient_user=assignment.staff,
-                address=assignment.staff.email,
-                **common,
-            )
-        )
-    address = {PatientChannel.SMS: patient.phone, PatientChannel.EMAIL: patient.email}.get(
-        patient.preferred_channel, ""
-    )
-    if address:
-        rows.append(
-            Notification(
-                dedupe_key=f"{key}:patient",
-                channel=patient.preferred_channel,
-                recipient_patient=patient,
-                address=address,
-                **common,
-            )
-        )
-    # ON CONFLICT DO NOTHING: a retried call queues nothing twice.
-    Notification.objects.bulk_create(rows, ignore_conflicts=True)
-    if rows:
-        enqueue_on_commit(send_due_task)
-
-
-@transaction.atomic
-def assign_care_contact(
-    *,
-    actor: Actor,
-    contract: Contract,
-    expected_version: int,
-    staff,
-    organisation: Organisation,
-) -> FixedCareContact:
-    """A coordinator makes a staff member of the care team the fixed care contact, in
-    one step, and the contact and the patient are told."""
-    assignment = contract_services.assign_fixed_care_contact(
-        actor=actor,
-        contract=contract,
-        expected_version=expected_version,
-        staff=staff,
-        organisation=organisation,
-    )
-    notify_care_contact_assigned(assignment)
-    return assignment
 
 
 # --- the access log for queue pages ---------------------------------------------------------
@@ -529,7 +464,7 @@ def answer_survey(*, actor: Actor, step: NextStep, answer: int) -> SurveyAnswer:
     record_event(
         patient=patient,
         actor=actor,
-        kind="survey_answered",
+        kind=Event.Kind.SURVEY_ANSWERED,
         after={"next_step": step.pk, "answer": answer},
     )
     return saved

@@ -31,7 +31,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from actors.models import Role
 from contracts.history import Actor
 from contracts.models import Contract, NextStep
-from contracts.services import StaleVersion
+from contracts.services import StaleVersion, assign_fixed_care_contact
 from patients.access import patients_visible_to, staff_memberships_with_access, viewer_for
 
 from . import figures, queues, services
@@ -235,7 +235,7 @@ def assign_care_contact(request, contract_id):
         chosen = form.chosen
         acting = _acting_for(request, _team_organisation(request, plan))
         try:
-            assignment = services.assign_care_contact(
+            assignment = assign_fixed_care_contact(
                 actor=Actor.staff(request.user, acting.organisation),
                 contract=plan,
                 expected_version=form.cleaned_data["version"],

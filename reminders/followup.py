@@ -53,7 +53,7 @@ def complete_follow_up(*, actor: Actor, task: FollowUpTask) -> FollowUpTask:
         patient=task.contract.patient,
         contract=task.contract,
         actor=actor,
-        kind="follow_up_done",
+        kind=Event.Kind.FOLLOW_UP_DONE,
         after={"task": task.pk, "kind": task.kind},
     )
     return task

@@ -124,8 +124,8 @@ def _follow_up(notification, now):
 
 
 def _care_contact_assigned(notification, now):
-    # Queued by coordination.services.notify_care_contact_assigned: news that there is
-    # a fixed care contact, naming no unit or person.
+    # Queued by reminders.notify.care_contact_assigned: news that there is a fixed care
+    # contact, naming no unit or person.
     values = {"url": settings.SITE_URL}
     if notification.recipient_patient is not None:
         body = _("You now have a fixed care contact. Log in to Naravard to see who: %(url)s")

@@ -47,7 +47,7 @@ from django.utils import timezone
 from contracts import days
 from contracts.models import Notification, NotificationAttempt
 
-from . import messages
+from . import messages, wake
 from .sms import SmsMessage, get_sms_backend
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,5 @@ def retry_failed(queryset=None) -> int:
         status=Status.PENDING, attempts=0, next_attempt_at=None
     )
     if count:
-        from .tasks import enqueue_on_commit, send_due_task
-
-        enqueue_on_commit(send_due_task)
+        wake.sender_on_commit()
     return count

@@ -6,7 +6,7 @@ import pytest
 from api_fixtures import _fresh_rate_limits, etag, integrations, vc_api
 from django.utils import timezone
 
-from contracts.models import Commitment, Contract, Event, NextStep
+from contracts.models import Commitment, Contract, Event, NextStep, Notification
 from naravard.integrator import MAX_BODY_BYTES
 from patients.models import AccessLogEntry
 
@@ -105,7 +105,9 @@ def test_integration_agrees_next_step_and_records_its_outcome(vc_api, plan, doct
     assert NextStep.objects.get(pk=step["id"]).outcome == "Proverna var bra."
 
 
-def test_integration_assigns_the_fixed_care_contact(vc_api, plan, coordinator, network):
+def test_integration_assigns_the_fixed_care_contact_and_both_are_told(
+    vc_api, plan, coordinator, network, tolvan
+):
     response = vc_api.put(
         f"/api/v1/contracts/{plan.pk}/care-contact/",
         {
@@ -119,6 +121,12 @@ def test_integration_assigns_the_fixed_care_contact(vc_api, plan, coordinator, n
     contact = response.json()["fixed_care_contact"]
     assert contact["staff"]["id"] == coordinator.pk
     assert contact["how_to_reach"] == "0293-123 45"
+    # As from the coordinators' page: the new contact and the patient get a message.
+    told = Notification.objects.filter(kind="care_contact_assigned", contract=plan)
+    assert {(n.recipient_user, n.recipient_patient) for n in told} == {
+        (coordinator, None),
+        (None, tolvan),
+    }
 
 
 # --- If-Match ------------------------------------------------------------------------

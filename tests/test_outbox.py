@@ -2,10 +2,12 @@
 operators see (the `outbox` command and the admin). Runs in-process with the
 locmem SMS backend; tests/test_worker.py does the same against a real worker."""
 
+import ast
 import io
 import re
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -29,7 +31,7 @@ from contracts.models import (
 )
 from naravard.celery import app as celery_app
 from patients.models import Patient
-from reminders import outbox, sweeps, tasks
+from reminders import outbox, sweeps, tasks, wake
 from reminders.followup import complete_follow_up
 from reminders.sms import BaseSmsBackend, LocmemBackend
 
@@ -332,7 +334,7 @@ def broker_down(monkeypatch):
 def test_enqueue_with_the_broker_down_neither_raises_nor_hangs(broker_down, reminder):
     started = time.monotonic()
 
-    assert tasks.enqueue(tasks.send_due) is False
+    assert wake.enqueue(wake.SEND_DUE) is False
 
     assert time.monotonic() - started < 5
     # The work is still in the database for the next beat tick.
@@ -431,3 +433,48 @@ def test_admin_viewer_sees_follow_up_tasks(client, plan, clock):
 
     assert response.status_code == 200
     assert b"Record what came of a next step" in response.content
+
+
+# --- How the reminder modules depend on each other ----------------------------------------
+
+
+def _reminder_imports() -> dict[str, set[str]]:
+    """Each reminders module and the reminders modules it imports, at any depth in it
+    (an import inside a function is an import all the same)."""
+    package = Path(outbox.__file__).parent
+    names = {path.stem for path in package.glob("*.py")} - {"__init__"}
+    graph = {}
+    for name in names:
+        found = set()
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if node.level:
+                    module = f"reminders.{module}".rstrip(".")
+                if module == "reminders":
+                    found |= {alias.name for alias in node.names}
+                elif module.startswith("reminders."):
+                    found.add(module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                found |= {
+                    alias.name.split(".")[1]
+                    for alias in node.names
+                    if alias.name.startswith("reminders.")
+                }
+        graph[name] = found & names
+    return graph
+
+
+def test_the_reminder_modules_import_each_other_without_a_cycle():
+    graph = _reminder_imports()
+    assert "outbox" in graph["tasks"], "the scan sees the imports"
+
+    def reaches(start, goal, seen=()):
+        return any(
+            after == goal or (after not in seen and reaches(after, goal, (*seen, after)))
+            for after in graph[start]
+        )
+
+    assert [name for name in sorted(graph) if reaches(name, name)] == []
+    # The outbox and the notifications a use case queues wake the sender by name.
+    assert not reaches("outbox", "tasks") and not reaches("notify", "tasks")
