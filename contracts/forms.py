@@ -4,56 +4,55 @@ Every write form carries the plan `version` the user saw, so that a change made 
 someone else in between is refused instead of silently overwritten.
 """
 
-from html import escape  # the stdlib one: no lazy-string wrapper per option
-
 from django import forms
 from django.core.exceptions import ValidationError
-from django.forms.utils import flatatt
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from .models import Channel, ContactPath, OwnerKind
 
 
-class QuickSelect(forms.Select):
-    """A select written in Python rather than one template include per option.
+class Picker(forms.Select):
+    """A select whose options are written by one loop in its template.
 
-    A staff plan page carries an owner picker in every commitment's edit form, hundreds
-    of options in all; with the template renderer they were a third of the page's time
-    (issue 7, `make bench`). The markup is the same as Django's."""
+    A team picker (who does it, with whom) lists every active staff member of the care
+    team, hundreds in a large unit. Django's own select includes a template per option
+    and builds a dict for each first (`optgroups`); here each option is a plain
+    (value, label, selected) row and contracts/widgets/picker.html writes them all."""
 
-    def render(self, name, value, attrs=None, renderer=None):
-        # Straight from self.choices: Django's optgroups() builds a dict per option, which
-        # cost more than writing the option itself.
-        chosen = set(self.format_value(value))
-        has_selected = False
-        parts = []
-        for option_value, option_label in self.choices:
-            if isinstance(option_label, (list, tuple)):
-                group, options = option_value, option_label
-            else:
-                group, options = None, [(option_value, option_label)]
+    template_name = "contracts/widgets/picker.html"
+
+    def get_context(self, name, value, attrs):
+        context = forms.Widget.get_context(self, name, value, attrs)
+        chosen = set(context["widget"]["value"])
+        groups = []
+        for group, options in self._grouped():
             rows = []
-            for sub_value, sub_label in options:
-                sub_value = "" if sub_value is None else str(sub_value)
-                selected = not has_selected and sub_value in chosen
-                has_selected |= selected
-                rows.append(
-                    f'<option value="{escape(sub_value)}"{" selected" if selected else ""}>'
-                    f"{escape(str(sub_label))}</option>"
-                )
-            rows = "".join(rows)
-            if group:
-                rows = f'<optgroup label="{escape(str(group))}">{rows}</optgroup>'
-            parts.append(rows)
-        final_attrs = self.build_attrs(self.attrs, attrs)
-        options = mark_safe("".join(parts))  # noqa: S308 (every value and label escaped above)
-        return format_html('<select name="{}"{}>{}</select>', name, flatatt(final_attrs), options)
+            for option_value, label in options:
+                option_value = "" if option_value is None else str(option_value)
+                selected = option_value in chosen
+                if selected:
+                    chosen = set()  # one selected option, as in Django's own select
+                rows.append((option_value, label, selected))
+            groups.append((group, rows))
+        context["widget"]["groups"] = groups
+        return context
+
+    def _grouped(self):
+        for value, label in self.choices:
+            if isinstance(label, (list, tuple)):
+                yield value, label
+            else:
+                yield None, [(value, label)]
 
 
 class VersionForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    @classmethod
+    def for_page(cls, page, data=None, *, commitment=None, **kwargs):
+        """The form as the plan page offers it: the version the page shows, and in the
+        subclasses the current content and the choices from the page's care team."""
+        return cls(data, initial={"version": page.version}, **kwargs)
 
 
 class WhatMattersForm(VersionForm):
@@ -68,6 +67,15 @@ class WhatMattersForm(VersionForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+    @classmethod
+    def for_page(cls, page, data=None, *, commitment=None, **kwargs):
+        initial = {
+            "version": page.version,
+            "what_matters": page.contract.what_matters,
+            "goals": "\n".join(goal.text for goal in page.goals),
+        }
+        return cls(data, initial=initial, **kwargs)
 
     def goal_list(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["goals"].splitlines() if line.strip()]
@@ -123,6 +131,11 @@ class WarningSignsForm(RowsForm):
     row_formset = forms.formset_factory(WarningSignRow, extra=2, can_delete=True)
     rows_prefix = "signs"
 
+    @classmethod
+    def for_page(cls, page, data=None, *, commitment=None, **kwargs):
+        rows = [{"sign": s.sign, "action": s.action} for s in page.warning_signs]
+        return cls(data, rows=rows, initial={"version": page.version}, **kwargs)
+
     def sign_list(self) -> list[tuple[str, str]]:
         return [(row["sign"], row["action"]) for row in self.kept_rows()]
 
@@ -153,6 +166,27 @@ class ContactPathsForm(RowsForm):
     row_formset = forms.formset_factory(ContactPathRow, extra=2, can_delete=True)
     rows_prefix = "paths"
 
+    @classmethod
+    def for_page(cls, page, data=None, *, commitment=None, **kwargs):
+        rows = [
+            {
+                "kind": p.kind,
+                "label": p.label,
+                "value": p.value,
+                "hours": p.hours,
+                "organisation": str(p.organisation_id or ""),
+            }
+            for p in page.contact_paths
+        ]
+        team = [(str(m.organisation_id), m.organisation.name) for m in page.team]
+        return cls(
+            data,
+            rows=rows,
+            initial={"version": page.version},
+            row_kwargs={"organisation_choices": team},
+            **kwargs,
+        )
+
 
 class TickForm(VersionForm):
     done = forms.TypedChoiceField(
@@ -182,9 +216,7 @@ class NextStepFields(forms.Form):
     )
     channel = forms.ChoiceField(label=_("How"), choices=Channel.choices)
     location = forms.CharField(label=_("Where"), required=False, max_length=200)
-    staff = forms.ChoiceField(
-        label=_("With whom (staff member)"), required=False, widget=QuickSelect
-    )
+    staff = forms.ChoiceField(label=_("With whom (staff member)"), required=False, widget=Picker)
     with_whom = forms.CharField(label=_("With whom (in words)"), required=False, max_length=200)
     purpose = forms.CharField(
         label=_("Why"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
@@ -196,10 +228,13 @@ class NextStepFields(forms.Form):
 
 
 class NextStepForm(VersionForm, NextStepFields):
-    pass
+    @classmethod
+    def for_page(cls, page, data=None, *, commitment=None, **kwargs):
+        initial = {"version": page.version}
+        return cls(data, staff_choices=staff_choices(page), initial=initial, **kwargs)
 
 
-class OutcomeForm(VersionForm, NextStepFields):
+class OutcomeForm(NextStepForm):
     """The outcome of the planned next step and, in the same form, the following one."""
 
     outcome = forms.CharField(
@@ -240,7 +275,7 @@ class CommitmentForm(VersionForm):
     what = forms.CharField(
         label=_("What"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
     )
-    owner = forms.ChoiceField(label=_("Who does it"), widget=QuickSelect)
+    owner = forms.ChoiceField(label=_("Who does it"), widget=Picker)
     due_date = forms.DateField(
         label=_("By when"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -248,6 +283,11 @@ class CommitmentForm(VersionForm):
     def __init__(self, *args, owner_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"].choices = list(owner_choices)
+
+    @classmethod
+    def for_page(cls, page, data=None, *, commitment=None, **kwargs):
+        initial = {"version": page.version}
+        return cls(data, owner_choices=owner_choices(page), initial=initial, **kwargs)
 
 
 class CommitmentEditForm(CommitmentForm):
@@ -258,6 +298,16 @@ class CommitmentEditForm(CommitmentForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"].label = _("Hand over to")
+
+    @classmethod
+    def for_page(cls, page, data=None, *, commitment=None, **kwargs):
+        initial = {
+            "version": page.version,
+            "what": commitment.what,
+            "due_date": commitment.due_date,
+            "owner": owner_value(commitment),
+        }
+        return cls(data, owner_choices=owner_choices(page), initial=initial, **kwargs)
 
 
 # --- owner picker values ---------------------------------------------------------

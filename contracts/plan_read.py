@@ -10,14 +10,12 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.db import connection
-from django.db.models import OuterRef, Subquery
 
-from actors.models import Membership, Organisation, User
+from actors.models import Organisation, User
 from naravard.dbutil import PreparedStatement, json_list
 from patients.models import Patient, Relative
 
 from .models import (
-    Commitment,
     ContactPath,
     Contract,
     Event,
@@ -49,11 +47,15 @@ class CommitmentRow:
     overdue: bool = False
     may_update: bool = False
     edit_form: object = None
-    # Set by the view: the markup, and URLs for commitments the viewer may update.
+    # Plain values for the page's row, set by the view once per page (contracts.views):
+    # who and by when in words, and for a commitment the viewer may update, its URLs
+    # and the labels of its controls.
+    notes: str = ""
     tick_url: str = ""
+    tick_label: str = ""
     change_url: str = ""
-    summary_html: str = ""
-    html: str = ""
+    change_label: str = ""
+    edit_url: str = ""
 
     @property
     def anchor(self) -> str:
@@ -82,106 +84,11 @@ class StoredPlan:
     names: tuple[dict, dict] | None = None
 
 
-def read_plan(patient: Patient) -> StoredPlan:
-    """On PostgreSQL one prepared statement (PLAN_READ); elsewhere a query per part.
-
-    Through the ORM the parts cost a dozen queries, each compiled anew: most of a plan
-    page's time (docs/performance.md). tests/test_plan_page.py holds the two to the same
-    result."""
-    if connection.vendor == "postgresql":
-        return _read_plan_in_one_statement(patient)
-    return read_plan_by_orm(patient)
-
-
-# The care contact's membership in the organisation they are contact for, if still active.
-_contact_membership = (
-    Membership.objects.active()
-    .filter(user=OuterRef("staff_id"), organisation=OuterRef("organisation_id"))
-    .order_by("id")
-)
-
-COMMITMENT_COLUMNS = (
-    "id",
-    "what",
-    "due_date",
-    "status",
-    "owner_kind",
-    "owner_organisation_id",
-    "owner_staff_id",
-    "owner_relative_id",
-    "owner_organisation__name",
-    "owner_staff__first_name",
-    "owner_staff__last_name",
-    "owner_staff__email",
-)
-
-
-def read_plan_by_orm(patient: Patient) -> StoredPlan:
-    stored = StoredPlan(relatives=list(patient.relatives.order_by("id")))
-    contract = Contract.objects.open().filter(patient=patient).order_by("id").first()
-    if contract is None:
-        return stored
-    stored.contract = contract
-    stored.goals = list(Goal.objects.filter(contract=contract))
-    stored.next_step = (
-        NextStep.objects.planned()
-        .filter(contract=contract)
-        .select_related("organisation", "staff")
-        .order_by("scheduled_at", "id")
-        .first()
-    )
-    stored.care_contact = contact = (
-        FixedCareContact.objects.filter(contract=contract, ended_on__isnull=True)
-        .select_related("staff", "organisation")
-        .annotate(
-            staff_title=Subquery(_contact_membership.values("title")[:1]),
-            staff_role=Subquery(_contact_membership.values("role")[:1]),
-        )
-        .order_by("id")
-        .first()
-    )
-    if contact is not None:
-        stored.care_contact_title = contact.staff_title or ""
-        stored.care_contact_role = contact.staff_role or ""
-    stored.warning_signs = list(WarningSign.objects.filter(contract=contract))
-    stored.contact_paths = list(
-        ContactPath.objects.filter(contract=contract).select_related("organisation")
-    )
-    stored.commitments = [
-        _commitment_row(*values)
-        for values in Commitment.objects.filter(contract=contract)
-        .exclude(status=Commitment.Status.CANCELLED)
-        .values_list(*COMMITMENT_COLUMNS)
-    ]
-    # One more than shown, to know whether to offer "show all".
-    stored.events = list(
-        contract.events.select_related("actor", "organisation").order_by("-at", "-id")[
-            : HISTORY_ON_PAGE + 1
-        ]
-    )
-    if contract.changed_since_agreed:
-        stored.changes = list(
-            contract.events.filter(version__gt=contract.agreed_version)
-            .exclude(kind="plan_agreed")
-            .select_related("actor", "organisation")
-            .order_by("at", "id")[:CHANGES_ON_PAGE]
-        )
-    return stored
-
-
-def _commitment_row(*values) -> CommitmentRow:
-    *fields, organisation_name, first_name, last_name, email = values
-    row = CommitmentRow(*fields, organisation_name=organisation_name, staff_name="")
-    if row.owner_staff_id is not None:
-        # As User.__str__ has it.
-        row.staff_name = f"{first_name} {last_name}".strip() or email
-    return row
-
-
-# --- the plan in one statement (PostgreSQL) --------------------------------------------
-# The same parts as read_plan_by_orm, in the same order, as one JSON document: each row as
-# row_to_json writes it (columns by attname), with the organisations and staff it names.
-# A referenced row is looked up by its id (an index probe), not joined, as in api_reads.
+# --- the plan in one statement ---------------------------------------------------------
+# The open plan's parts as one JSON document: each row as row_to_json writes it (columns
+# by attname), with the organisations and staff it names. A referenced row is looked up
+# by its id (an index probe), not joined, as in api.reads. Through the ORM the parts cost
+# a dozen queries, each compiled anew: most of a plan page's time (docs/performance.md).
 # (S608: the arguments are always column names of this module.)
 
 
@@ -228,7 +135,8 @@ CONTACT_PATHS = json_list(
     "FROM contracts_contactpath a JOIN plan c ON a.contract_id = c.id",
     "a.position, a.id",
 )
-# The columns of COMMITMENT_COLUMNS, the staff owner's names as one object.
+# A CommitmentRow's columns, then the organisation owner's name and the staff owner's
+# names as one object.
 COMMITMENT = (
     "json_build_array(m.id, m.what, m.due_date, m.status, m.owner_kind, m.owner_organisation_id, "
     "m.owner_staff_id, m.owner_relative_id, "
@@ -300,7 +208,8 @@ SELECT json_build_object(
 """)  # noqa: S608 - constant fragments of this module; the patient is a parameter
 
 
-def _read_plan_in_one_statement(patient: Patient) -> StoredPlan:
+def read_plan(patient: Patient) -> StoredPlan:
+    """The patient's open plan as stored, in one prepared statement (PLAN_READ)."""
     (text,) = PLAN_READ.fetchone({"patient": patient.pk})
     data = json.loads(text)
     stored = StoredPlan(relatives=[_instance(Relative, r) for r in data["relatives"]])
@@ -363,11 +272,14 @@ def _person_from(row):
 
 
 def _commitment_from(values) -> CommitmentRow:
-    """A row of COMMITMENTS: the columns of COMMITMENT_COLUMNS, the staff owner as one."""
-    *columns, staff = values
+    """A row of COMMITMENTS: a CommitmentRow's columns, the staff owner as one object."""
+    *columns, organisation_name, staff = values
     columns[2] = date.fromisoformat(columns[2]) if columns[2] else None  # due_date
-    names = (staff["first_name"], staff["last_name"], staff["email"]) if staff else (None,) * 3
-    return _commitment_row(*columns, *names)
+    row = CommitmentRow(*columns, organisation_name=organisation_name, staff_name="")
+    if staff is not None:
+        # As User.__str__ has it.
+        row.staff_name = f"{staff['first_name']} {staff['last_name']}".strip() or staff["email"]
+    return row
 
 
 def _event_from(data) -> Event:

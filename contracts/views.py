@@ -7,18 +7,16 @@ every control works without JavaScript.
 """
 
 import json
-from html import escape  # the stdlib one: no lazy-string wrapper per call
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.template.backends.utils import csrf_input
 from django.urls import reverse
 from django.utils.formats import date_format
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -28,38 +26,28 @@ from patients.access import emergency_reason_for, get_patient_for, viewer_for
 from patients.models import AccessLogEntry, Patient
 
 from . import selectors, services
-from .forms import (
-    AgreeForm,
-    CommitmentEditForm,
-    CommitmentForm,
-    ContactPathsForm,
-    NextStepForm,
-    OutcomeForm,
-    StartPlanForm,
-    TickForm,
-    WarningSignsForm,
-    WhatMattersForm,
-    owner_arguments,
-    owner_choices,
-    owner_value,
-    staff_choices,
-)
+from .forms import AgreeForm, StartPlanForm, TickForm, owner_arguments, owner_value
 from .history import Actor
 from .ics import next_step_calendar
+from .sections import (
+    BY_EDIT,
+    CHANGES,
+    COMMITMENT,
+    COMMITMENT_EDIT,
+    COMMITMENTS,
+    CONTACT_PATHS,
+    NEW_COMMITMENT_FORM,
+    NEXT_STEP_FORM,
+    OUTCOME_FORM,
+    WARNING_SIGNS,
+    WHAT_MATTERS,
+    Section,
+    make_form,
+)
 from .services import StaleVersion
 
 PLAN = "contracts/plan.html"
 HISTORY_PER_PAGE = 50
-
-# Where each section sits on the page, for redirects and htmx targets.
-ANCHORS = {
-    "changes": "changes",
-    "what_matters": "what-matters",
-    "next_step": "next-step",
-    "commitments": "commitments",
-    "warning_signs": "warning-signs",
-    "contact_paths": "contact-paths",
-}
 
 
 # --- who is looking -------------------------------------------------------------
@@ -96,266 +84,111 @@ def _page_for_write(request, patient_id, *, staff_only=False):
     return page
 
 
-# --- forms, built from the page they belong to --------------------------------------
-
-
-# Staff forms that carry a picker of the whole team are not on the page until asked for
-# (`?edit=<name>`, or an htmx GET on the form's URL). Each name maps to its partial in
-# plan.html and the element it replaces.
-STAFF_FORMS = {
-    "new_commitment": ("new_commitment_form", "new-commitment-form"),
-    "next_step": ("next_step_form", "next-step-form"),
-    "outcome": ("outcome_form", "outcome-form"),
-}
-# The field a form opened on demand puts the focus in: the link that opened it is gone.
-FIRST_FIELD = {
-    "new_commitment": "what",
-    "edit_commitment": "what",
-    "next_step": "scheduled_at",
-    "outcome": "outcome",
-}
-
-
-def make_form(role, page, data=None, commitment=None):
-    """The form for one control, with its choices and the version the page shows."""
-    form = _make_form(role, page, data, commitment)
-    if role in FIRST_FIELD:
-        form.fields[FIRST_FIELD[role]].widget.attrs["autofocus"] = True
-    return form
-
-
-def _make_form(role, page, data, commitment):
-    initial = {"version": page.version}
-    if role == "what_matters":
-        initial["what_matters"] = page.contract.what_matters
-        initial["goals"] = "\n".join(goal.text for goal in page.goals)
-        return WhatMattersForm(data, initial=initial, auto_id="what-matters-%s")
-    if role == "warning_signs":
-        rows = [{"sign": s.sign, "action": s.action} for s in page.warning_signs]
-        return WarningSignsForm(data, rows=rows, initial=initial, auto_id="warning-signs-%s")
-    if role == "contact_paths":
-        rows = [
-            {
-                "kind": p.kind,
-                "label": p.label,
-                "value": p.value,
-                "hours": p.hours,
-                "organisation": str(p.organisation_id or ""),
-            }
-            for p in page.contact_paths
-        ]
-        return ContactPathsForm(
-            data,
-            rows=rows,
-            initial=initial,
-            auto_id="contact-paths-%s",
-            row_kwargs={"organisation_choices": _team_organisations(page)},
-        )
-    if role == "new_commitment":
-        return CommitmentForm(
-            data, owner_choices=owner_choices(page), initial=initial, auto_id="new-commitment-%s"
-        )
-    if role == "edit_commitment":
-        initial.update(
-            what=commitment.what, due_date=commitment.due_date, owner=owner_value(commitment)
-        )
-        return CommitmentEditForm(
-            data,
-            owner_choices=owner_choices(page),
-            initial=initial,
-            auto_id=f"commitment-{commitment.pk}-%s",
-        )
-    if role == "next_step":
-        return NextStepForm(
-            data, staff_choices=staff_choices(page), initial=initial, auto_id="next-step-%s"
-        )
-    if role == "outcome":
-        return OutcomeForm(
-            data, staff_choices=staff_choices(page), initial=initial, auto_id="outcome-%s"
-        )
-    if role == "tick":
-        return TickForm(data)
-    if role == "agree":
-        return AgreeForm(data)
-    raise ValueError(role)
-
-
-def _team_organisations(page) -> list[tuple[str, str]]:
-    return [(str(m.organisation_id), m.organisation.name) for m in page.team]
-
-
-def _rebind(role, page, form, commitment=None):
-    """The user's input again, now naming the newer version they have just been shown."""
-    data = form.data.copy()
-    data["version"] = str(page.version)
-    return make_form(role, page, data, commitment)
-
-
-def _default_forms(page, editing="") -> dict:
-    """The one form being edited (`?edit=...`), if the viewer may use it.
-
-    The page carries links, not forms: a staff form's picker lists the whole team
-    (hundreds of options in a large unit), and a commitment's edit form has one too."""
-    viewer = page.viewer
-    if page.contract is None or not viewer.can_write or not editing:
-        return {}
-    if editing in ("what_matters", "warning_signs"):
-        return {editing: make_form(editing, page)}
-    if viewer.kind != "staff":
-        return {}
-    if editing in ("contact_paths", "new_commitment", "next_step"):
-        return {editing: make_form(editing, page)}
-    if editing == "outcome":
-        return {"outcome": make_form("outcome", page)} if page.next_step else {}
-    commitment = _commitment_being_edited(page, editing)
-    if commitment is not None:
-        commitment.edit_form = make_form("edit_commitment", page, commitment=commitment)
-    return {}
-
-
-def _commitment_being_edited(page, editing):
-    if not editing.startswith("commitment_"):
-        return None
-    try:
-        commitment = page.find_commitment(int(editing.removeprefix("commitment_")))
-    except ValueError:
-        return None
-    return commitment if commitment is not None and commitment.may_update else None
-
-
 # --- rendering ------------------------------------------------------------------------
 
 
-def _context(request, page, *, forms=None, **extra):
-    all_forms = _default_forms(page, extra.get("editing") or "")
+def _forms_on_page(page, edit) -> dict:
+    """The one form the page is opened at (`?edit=...`), if the viewer may use it.
+
+    The page carries links, not forms: a staff form's picker lists the whole team
+    (hundreds of options in a large unit), and a commitment's edit form has one too."""
+    part = BY_EDIT.get(edit)
+    if part is not None:
+        return {part.name: make_form(part, page)} if part.offered(page) else {}
+    if edit.startswith(COMMITMENT_EDIT) and COMMITMENT.offered(page):
+        commitment = page.find_commitment(_number(edit.removeprefix(COMMITMENT_EDIT)))
+        if commitment is not None and commitment.may_update:
+            commitment.edit_form = make_form(COMMITMENT, page, commitment=commitment)
+    return {}
+
+
+def _number(text) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+def _context(request, page, *, edit="", forms=None, commitment_forms=None, **extra):
+    all_forms = _forms_on_page(page, edit)
     all_forms.update(forms or {})
-    for commitment_id, form in (extra.pop("commitment_forms", None) or {}).items():
+    for commitment_id, form in (commitment_forms or {}).items():
         commitment = page.find_commitment(commitment_id)
         if commitment is not None:
             commitment.edit_form = form
     url = page_url(page.viewer, page.patient)
-    _write_commitments(request, page, url)
+    _prepare_commitments(page, url)
+    viewer = page.viewer
     return {
         "page": page,
         "patient": page.patient,
-        "viewer": page.viewer,
+        "viewer": viewer,
         "contract": page.contract,
         "page_url": url,
         "forms": all_forms,
+        # What every commitment row asks, as plain values: the context processor's
+        # lazy token and a number to localise cost a row more than the rest of its form.
+        "csrf_token": get_token(request),
+        "version": str(page.version or ""),
+        "staff_writes": viewer.kind == "staff" and viewer.can_write,
         **extra,
     }
 
 
-# --- commitments, written in Python -------------------------------------------------------
-# A plan has dozens of commitments. In the template language each one's markup cost about
-# 90 µs (every variable, translation, URL and date is a node to resolve): a third of a
-# staff page. Written here it is a tenth of that. The markup is what plan.html had; the
-# one commitment being edited keeps its form in the template (plan.html#commitment).
+def _prepare_commitments(page, url):
+    """Give each commitment row the plain values plan.html#commitment shows.
 
-
-def _write_commitments(request, page, url):
-    """Give each commitment row its markup: `summary_html` (the text and the tick-off
-    form) and `html` (the whole <li>, with the link to its edit form for staff)."""
+    A plan has dozens of commitments, and in the template language every value a row
+    looks up, translates or formats is a node to render: a row's URLs (a reverse()
+    costs as much as the rest of the row), its dates and labels are worked out here,
+    once a page, so that the row only places them."""
     if page.contract is None:
         return
-    write = CommitmentMarkup(request, page, url)
+    tick = _url_for_commitments("contracts:tick_commitment", page.patient.pk)
+    change = _url_for_commitments("contracts:change_commitment", page.patient.pk)
+    mark_done, not_done = _("Mark as done: %(what)s"), _("Not done: %(what)s")
+    change_or_hand_over = _("Change or hand over: %(what)s")
+    by_day = {}
     for group in page.groups:
-        for commitment in group.commitments:
-            write(commitment)
-        # A group with no edit form open is written whole: the template's loop cost
-        # about 20 µs a row just to place each row's markup.
-        if not any(c.edit_form and c.may_update for c in group.commitments):
-            group.html = mark_safe("".join(c.html for c in group.commitments))  # noqa: S308
-
-
-class CommitmentMarkup:
-    """What every commitment of one page shares, worked out once: URLs, the hidden
-    inputs of the tick-off form, the fixed words, each due date in words."""
-
-    def __init__(self, request, page, url):
-        self.url = url
-        self.may_edit = page.viewer.kind == "staff" and page.viewer.can_write
-        self.tick = _url_for_commitments("contracts:tick_commitment", page.patient.pk)
-        self.change = _url_for_commitments("contracts:change_commitment", page.patient.pk)
-        # {% csrf_token %} cost 20 µs a row; the token is the same for every form.
-        self.hidden = (
-            f'{csrf_input(request)}<input type="hidden" name="version" value="{page.version}">'
-        )
-        self.done, self.overdue = escape(_("Done")), escape(_("Overdue"))
-        self.not_done, self.mark_done = escape(_("Not done")), escape(_("Mark as done"))
-        self.change_words = escape(_("Change or hand over"))
-        self.dates = {}
-
-    def __call__(self, c):
-        badges = ""
-        if c.status == "done":
-            badges += f'<span class="badge ok">{self.done}</span> '
-        if c.overdue:
-            badges += f'<span class="badge danger">{self.overdue}</span> '
-        notes = f"– {escape(c.staff_name)} " if c.staff_name else ""
-        if c.due_date:
-            notes += "– " + escape(_("by %(date)s") % {"date": self._date(c.due_date)})
-        summary = (
-            f'<div class="commitment-text">{badges}{escape(c.what)} '
-            f'<span class="muted">{notes}</span></div>'
-        )
-        link = ""
-        if c.may_update:
-            c.tick_url, c.change_url = self.tick(c.pk), self.change(c.pk)
-            summary += self._tick_form(c)
-            if self.may_edit:
-                label = escape(_("Change or hand over: %(what)s") % {"what": c.what})
-                link = (
-                    f'<p class="no-print"><a href="{self.url}?edit={c.anchor}#{c.anchor}" '
-                    f'hx-get="{c.change_url}" hx-target="#{c.anchor}" hx-swap="outerHTML" '
-                    f'aria-label="{label}">{self.change_words}</a></p>'
-                )
-        done = " is-done" if c.status == "done" else ""
-        c.summary_html = mark_safe(summary)  # noqa: S308 (every value escaped above)
-        c.html = mark_safe(  # noqa: S308 (every value escaped above)
-            f'<li id="{c.anchor}" class="commitment{done}">{summary}{link}</li>'
-        )
-
-    def _tick_form(self, c):
-        done = c.status == "done"
-        label = _("Not done: %(what)s") if done else _("Mark as done: %(what)s")
-        return (
-            f'<form method="post" action="{c.tick_url}" class="tick no-print" '
-            f'hx-post="{c.tick_url}" hx-target="#commitments" hx-swap="outerHTML">{self.hidden}'
-            f'<input type="hidden" name="done" value="{0 if done else 1}">'
-            f'<button type="submit" class="button{" secondary" if done else ""}" '
-            f'aria-label="{escape(label % {"what": c.what})}">'
-            f"{self.not_done if done else self.mark_done}</button></form>"
-        )
-
-    def _date(self, day):
-        if day not in self.dates:
-            self.dates[day] = date_format(day, "j F Y")
-        return self.dates[day]
+        for c in group.commitments:
+            notes = f"– {c.staff_name} " if c.staff_name else ""
+            if c.due_date:
+                if c.due_date not in by_day:
+                    words = date_format(c.due_date, "j F Y")
+                    by_day[c.due_date] = "– " + _("by %(date)s") % {"date": words}
+                notes += by_day[c.due_date]
+            c.notes = notes
+            if c.may_update:
+                what = {"what": c.what}
+                c.tick_url, c.change_url = tick(c.pk), change(c.pk)
+                c.tick_label = (not_done if c.status == "done" else mark_done) % what
+                c.change_label = change_or_hand_over % what
+                c.edit_url = f"{url}?edit={c.anchor}#{c.anchor}"
 
 
 def _url_for_commitments(name, patient_id):
     """A function from a commitment id to its URL under `name`, from one reverse() per
-    page: reverse() costs as much as the rest of a commitment's markup."""
+    page: reverse() costs as much as the rest of a commitment's row."""
     marker = "9" * 18  # a commitment id no plan has; the last one in the URL is ours
     before, after = reverse(name, args=[patient_id, marker]).rsplit(marker, 1)
     return lambda commitment_id: f"{before}{commitment_id}{after}"
 
 
-def render_plan(request, page, *, section=None, status=200, **extra):
-    """The whole page, or one section for htmx."""
-    template = f"{PLAN}#{section}" if section and request.htmx else PLAN
+def render_plan(request, page, part: Section | None = None, *, status=200, **extra):
+    """The whole page, or for htmx the part's partial alone."""
+    template = f"{PLAN}#{part.name}" if part and request.htmx else PLAN
     return render(request, template, _context(request, page, **extra), status=status)
 
 
-def _saved(request, page, section, seen_version):
+def _saved(request, page, section: Section, seen_version):
     """After a write: the page again (PRG), or for htmx the section plus what it affects."""
     if not request.htmx:
         messages.success(request, _("Saved."))
-        return redirect(f"{page_url(page.viewer, page.patient)}#{ANCHORS[section]}")
+        return redirect(f"{page_url(page.viewer, page.patient)}#{section.anchor}")
     fresh = _page(request, page.patient, page.viewer)
     context = _context(
-        request, fresh, section_template=f"{PLAN}#{section}", section=section, saved=section
+        request,
+        fresh,
+        section_template=f"{PLAN}#{section.name}",
+        section=section.name,
+        saved=section.name,
     )
     response = render(request, "contracts/saved.html", context)
     # Forms elsewhere on the page that showed the old version now show this one:
@@ -366,30 +199,20 @@ def _saved(request, page, section, seen_version):
     return response
 
 
-def _apply(request, page, *, section, role, write, commitment=None, form_key=None, **extra):
-    """Run one service call for a posted form and answer with the section.
+def _apply(request, page, part: Section, write, *, form_class=None, commitment=None):
+    """Run one service call for a form posted to `part`, and answer with its section.
 
     Bad input: 400. Refused by the services: 403. Someone else changed the plan
     first: 409 with the newer content and the user's input kept in the form."""
-    form = make_form(role, page, request.POST, commitment)
-    form_key = form_key or role
+    form = make_form(part, page, request.POST, commitment, form_class)
+    section = part.section
 
-    def again(status, page=page, form=form, **more):
-        forms, commitment_forms = {}, {}
+    def again(status, page=page, form=form, **extra):
         if commitment is not None:
-            commitment_forms[commitment.pk] = form
+            extra["commitment_forms"] = {commitment.pk: form}
         else:
-            forms[form_key] = form
-        return render_plan(
-            request,
-            page,
-            section=section,
-            status=status,
-            forms=forms,
-            commitment_forms=commitment_forms,
-            **extra,
-            **more,
-        )
+            extra["forms"] = {part.name: form}
+        return render_plan(request, page, section, status=status, **extra)
 
     if not form.is_valid():
         return again(400)
@@ -401,8 +224,12 @@ def _apply(request, page, *, section, role, write, commitment=None, form_key=Non
         kept = fresh.find_commitment(commitment.pk) if commitment is not None else None
         if commitment is not None and kept is None:
             # Cancelled by someone else: there is nothing left to edit.
-            return render_plan(request, fresh, section=section, status=409, conflict=section)
-        return again(409, page=fresh, form=_rebind(role, fresh, form, kept), conflict=section)
+            return render_plan(request, fresh, section, status=409, conflict=section.name)
+        # The user's input again, now naming the newer version they are being shown.
+        data = form.data.copy()
+        data["version"] = str(fresh.version)
+        form = make_form(part, fresh, data, kept, form_class)
+        return again(409, page=fresh, form=form, conflict=section.name)
     except PermissionDenied as exc:
         return again(403, error=str(exc) or _("You may not change this part of the plan."))
     except ValidationError as exc:
@@ -425,8 +252,7 @@ def _add_service_errors(form, exc: ValidationError):
 
 def _plan_response(request, patient, viewer):
     page = _page(request, patient, viewer)
-    editing = request.GET.get("edit", "").replace("-", "_")
-    return render_plan(request, page, editing=editing)
+    return render_plan(request, page, edit=request.GET.get("edit", ""))
 
 
 @login_required
@@ -525,37 +351,18 @@ def next_step_ics(request, patient_id=None):
 # --- writes ------------------------------------------------------------------------------
 
 
-def _staff_form(request, patient_id, name):
-    """GET on a staff form's URL: for htmx just the form (`?show=1` puts the link back);
-    without JavaScript the page, opened at the form."""
+def _open(request, patient_id, part: Section):
+    """GET on a part's URL: for htmx its form (`?show=1` closes it again); without
+    JavaScript the page, opened at the form."""
     patient, viewer = get_patient_for(request.user, patient_id)
-    if viewer.kind != "staff" or not viewer.can_write:
+    if not part.may_open(viewer):
         raise PermissionDenied
-    partial, anchor = STAFF_FORMS[name]
     if not request.htmx:
-        edit = name.replace("_", "-")
-        return redirect(f"{page_url(viewer, patient)}?edit={edit}#{anchor}")
+        return redirect(f"{page_url(viewer, patient)}?edit={part.edit}#{part.anchor}")
     page = _page(request, patient, viewer)
-    if page.contract is None or (name == "outcome" and page.next_step is None):
+    if not part.offered(page):
         raise Http404
-    editing = "" if "show" in request.GET else name
-    return render(request, f"{PLAN}#{partial}", _context(request, page, editing=editing))
-
-
-def _section_editor(request, patient_id, section, *, staff_only=False):
-    """GET on a section's URL: for htmx its edit form (`?show=1` closes it again);
-    without JavaScript the page, opened at the form."""
-    patient, viewer = get_patient_for(request.user, patient_id)
-    anchor = ANCHORS[section]
-    if not request.htmx:
-        return redirect(f"{page_url(viewer, patient)}?edit={anchor}#{anchor}")
-    page = _page(request, patient, viewer)
-    if page.contract is None:
-        raise Http404
-    editing = "" if "show" in request.GET else section
-    if editing and (not viewer.can_write or (staff_only and viewer.kind != "staff")):
-        raise PermissionDenied
-    return render_plan(request, page, section=section, editing=editing)
+    return render_plan(request, page, part, edit="" if "show" in request.GET else part.edit)
 
 
 @login_required
@@ -564,7 +371,7 @@ def _section_editor(request, patient_id, section, *, staff_only=False):
 def what_matters(request, patient_id):
     """What matters to me: the edit form (GET) and saving it (POST)."""
     if request.method == "GET":
-        return _section_editor(request, patient_id, "what_matters")
+        return _open(request, patient_id, WHAT_MATTERS)
 
     page = _page_for_write(request, patient_id)
 
@@ -577,14 +384,7 @@ def what_matters(request, patient_id):
             expected_version=form.cleaned_data["version"],
         )
 
-    return _apply(
-        request,
-        page,
-        section="what_matters",
-        role="what_matters",
-        write=write,
-        editing="what_matters",
-    )
+    return _apply(request, page, WHAT_MATTERS, write)
 
 
 @login_required
@@ -593,7 +393,7 @@ def what_matters(request, patient_id):
 def warning_signs(request, patient_id):
     """What to look out for and what to do then: the edit form (GET) and saving it (POST)."""
     if request.method == "GET":
-        return _section_editor(request, patient_id, "warning_signs")
+        return _open(request, patient_id, WARNING_SIGNS)
     page = _page_for_write(request, patient_id)
 
     def write(actor, form):
@@ -604,14 +404,7 @@ def warning_signs(request, patient_id):
             signs=form.sign_list(),
         )
 
-    return _apply(
-        request,
-        page,
-        section="warning_signs",
-        role="warning_signs",
-        write=write,
-        editing="warning_signs",
-    )
+    return _apply(request, page, WARNING_SIGNS, write)
 
 
 @login_required
@@ -620,7 +413,7 @@ def warning_signs(request, patient_id):
 def contact_paths(request, patient_id):
     """How to reach us, written by the care team: the edit form (GET) and saving it (POST)."""
     if request.method == "GET":
-        return _section_editor(request, patient_id, "contact_paths", staff_only=True)
+        return _open(request, patient_id, CONTACT_PATHS)
     page = _page_for_write(request, patient_id, staff_only=True)
     # Only organisations offered in the form (the care team) are turned back into objects.
     organisations = {str(m.organisation_id): m.organisation for m in page.team}
@@ -643,14 +436,7 @@ def contact_paths(request, patient_id):
             paths=paths,
         )
 
-    return _apply(
-        request,
-        page,
-        section="contact_paths",
-        role="contact_paths",
-        write=write,
-        editing="contact_paths",
-    )
+    return _apply(request, page, CONTACT_PATHS, write)
 
 
 @login_required
@@ -671,7 +457,7 @@ def tick_commitment(request, patient_id, commitment_id):
             done=form.cleaned_data["done"],
         )
 
-    return _apply(request, page, section="commitments", role="tick", write=write)
+    return _apply(request, page, COMMITMENTS, write, form_class=TickForm)
 
 
 @login_required
@@ -680,7 +466,7 @@ def tick_commitment(request, patient_id, commitment_id):
 def add_commitment(request, patient_id):
     """Add a commitment; GET gives the form (for htmx just the form)."""
     if request.method == "GET":
-        return _staff_form(request, patient_id, "new_commitment")
+        return _open(request, patient_id, NEW_COMMITMENT_FORM)
     page = _page_for_write(request, patient_id, staff_only=True)
 
     def write(actor, form):
@@ -694,7 +480,7 @@ def add_commitment(request, patient_id):
             **owner_arguments(data["owner"], page),
         )
 
-    return _apply(request, page, section="commitments", role="new_commitment", write=write)
+    return _apply(request, page, NEW_COMMITMENT_FORM, write)
 
 
 @login_required
@@ -709,15 +495,17 @@ def change_commitment(request, patient_id, commitment_id):
     if commitment is None:
         raise Http404
     if request.method == "GET":
-        anchor = f"commitment-{commitment.pk}"
         if not request.htmx:
-            return redirect(f"{page_url(page.viewer, page.patient)}?edit={anchor}#{anchor}")
-        editing = "" if "show" in request.GET else f"commitment_{commitment.pk}"
-        if editing and not commitment.may_update:
+            edit = commitment.anchor
+            return redirect(f"{page_url(page.viewer, page.patient)}?edit={edit}#{edit}")
+        if "show" in request.GET:
+            edit = ""
+        elif commitment.may_update:
+            edit = commitment.anchor
+        else:
             raise PermissionDenied
-        context = _context(request, page, editing=editing)
-        context["c"] = commitment
-        return render(request, f"{PLAN}#commitment", context)
+        context = _context(request, page, edit=edit, c=commitment)
+        return render(request, f"{PLAN}#{COMMITMENT.name}", context)
 
     def write(actor, form):
         data = form.cleaned_data
@@ -734,14 +522,7 @@ def change_commitment(request, patient_id, commitment_id):
             **owner,
         )
 
-    return _apply(
-        request,
-        page,
-        section="commitments",
-        role="edit_commitment",
-        write=write,
-        commitment=commitment,
-    )
+    return _apply(request, page, COMMITMENT, write, commitment=commitment)
 
 
 def _step_arguments(data, page) -> dict:
@@ -767,7 +548,7 @@ def _step_arguments(data, page) -> dict:
 def agree_next_step(request, patient_id):
     """Agree a new next step (it replaces a still-planned one); GET gives the form."""
     if request.method == "GET":
-        return _staff_form(request, patient_id, "next_step")
+        return _open(request, patient_id, NEXT_STEP_FORM)
     page = _page_for_write(request, patient_id, staff_only=True)
 
     def write(actor, form):
@@ -778,7 +559,7 @@ def agree_next_step(request, patient_id):
             **_step_arguments(form.cleaned_data, page),
         )
 
-    return _apply(request, page, section="next_step", role="next_step", write=write)
+    return _apply(request, page, NEXT_STEP_FORM, write)
 
 
 @login_required
@@ -787,7 +568,7 @@ def agree_next_step(request, patient_id):
 def record_outcome(request, patient_id):
     """What came of the next step, and the following step, in one form; GET gives it."""
     if request.method == "GET":
-        return _staff_form(request, patient_id, "outcome")
+        return _open(request, patient_id, OUTCOME_FORM)
     page = _page_for_write(request, patient_id, staff_only=True)
     if page.next_step is None:
         raise Http404
@@ -803,7 +584,7 @@ def record_outcome(request, patient_id):
             following=_step_arguments(data, page) if form.has_following_step else None,
         )
 
-    return _apply(request, page, section="next_step", role="outcome", write=write)
+    return _apply(request, page, OUTCOME_FORM, write)
 
 
 @login_required
@@ -818,7 +599,7 @@ def agree(request, patient_id):
             actor=actor, contract=page.contract, version=form.cleaned_data["version"]
         )
 
-    return _apply(request, page, section="changes", role="agree", write=write)
+    return _apply(request, page, CHANGES, write, form_class=AgreeForm)
 
 
 @login_required
