@@ -34,6 +34,7 @@ from django.utils.translation import gettext_lazy
 
 from contracts.days import STOCKHOLM, add_months
 from contracts.models import Contract
+from patients.access import care_relationships_sql
 
 from .models import Admission
 from .queues import Scope, _admission_units
@@ -108,14 +109,14 @@ p AS (SELECT id, patient_id, created_at, closed_at FROM contracts_contract
 a AS (SELECT id, primary_care_id, sip_call_due_at FROM coordination_admission
       WHERE id IN ({{admissions}}))
 SELECT o.id,
-    (SELECT count(*) FROM p WHERE {{on_team}}),
-    (SELECT count(*) FROM p WHERE {{on_team}} AND {CURRENT_CONTACT_AT_END}),
+    (SELECT count(*) FROM p WHERE {{serves}}),
+    (SELECT count(*) FROM p WHERE {{serves}} AND {CURRENT_CONTACT_AT_END}),
     (SELECT percentile_cont(0.5) WITHIN GROUP (
          ORDER BY extract(epoch FROM fc.at - p.created_at) / 86400)
      FROM p, LATERAL (SELECT min(f.created_at) AS at FROM contracts_fixedcarecontact f
                       WHERE f.contract_id = p.id) fc
-     WHERE {{on_team}} AND fc.at >= m.since),
-    (SELECT count(*) FROM p WHERE {{on_team}} AND {FUTURE_STEP_AT_END}),
+     WHERE {{serves}} AND fc.at >= m.since),
+    (SELECT count(*) FROM p WHERE {{serves}} AND {FUTURE_STEP_AT_END}),
     (SELECT count(*) FROM contracts_commitment k JOIN p ON p.id = k.contract_id
      WHERE k.owner_organisation_id = o.id AND {OVERDUE_AT_END}),
     (SELECT count(*) FROM a LEFT JOIN coordination_sipmeeting sip ON sip.admission_id = a.id
@@ -131,8 +132,14 @@ SELECT o.id,
 FROM o CROSS JOIN m
 """  # noqa: S608 - constant fragments of this module; values are parameters
 
-ON_TEAM = """EXISTS (SELECT 1 FROM patients_careteammember t
-    WHERE t.patient_id = p.patient_id AND t.organisation_id = o.id AND t.active)"""
+
+def _serves() -> str:
+    """The plan's patient has a care relationship with the organisation `o` (on its team
+    with its consent: patients.access, the one rule)."""
+    return (
+        f"EXISTS (SELECT 1 FROM ({care_relationships_sql()}) care"  # noqa: S608
+        " WHERE care.patient_id = p.patient_id AND care.organisation_id = o.id)"
+    )
 
 
 @dataclass
@@ -238,7 +245,8 @@ def monthly(scope: Scope) -> list[Row]:
 
 
 def by_organisation(scope: Scope) -> list[Row]:
-    """The same figures now, per organisation on the teams (the last 12 months for the
+    """The same figures now, per organisation in a care relationship with the plans'
+    patients (the last 12 months for the
     median, SIP and survey figures)."""
     organisations = [
         org
@@ -250,7 +258,7 @@ def by_organisation(scope: Scope) -> list[Row]:
         return []
     since = months(scope.now)[0].start
     values = [scope.now, scope.today, since, [org.pk for org in organisations]]
-    rows = {row[0]: row for row in _run(BY_ORGANISATION_SQL, values, scope, {"on_team": ON_TEAM})}
+    rows = {row[0]: row for row in _run(BY_ORGANISATION_SQL, values, scope, {"serves": _serves()})}
     return [_row(org.name, *rows[org.pk][1:], key=org.name) for org in organisations]
 
 

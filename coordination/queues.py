@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from actors.models import Membership, Organisation, Role
 from contracts import days
 from contracts.models import Commitment, Contract, FixedCareContact, NextStep
+from contracts.services import CARE_CONTACT_ROLES
 from patients.access import care_relationships, patients_visible_to
 
 from .models import Admission, DischargeNotice, SipMeeting
@@ -35,7 +36,6 @@ PER_PAGE = 25
 # Plans due for review within this many days are listed ahead of time.
 REVIEW_HORIZON_DAYS = 14
 # Staff roles that can be someone's fixed care contact (administrators cannot).
-CONTACT_ROLES = (Role.CLINICIAN, Role.HOME_CARE, Role.COORDINATOR)
 
 
 @dataclass
@@ -402,7 +402,7 @@ def contact_choices(plans) -> dict[int, list[Membership]]:
     )
     staff = list(
         Membership.objects.active()
-        .filter(organisation_id__in={org for _p, org in team}, role__in=CONTACT_ROLES)
+        .filter(organisation_id__in={org for _p, org in team}, role__in=CARE_CONTACT_ROLES)
         .select_related("user", "organisation")
         .order_by("organisation__name", "user__last_name", "user__first_name", "pk")
     )
@@ -422,7 +422,7 @@ def primary_care_staff(rows) -> dict[int, list[Membership]]:
         return {}
     staff = list(
         Membership.objects.active()
-        .filter(organisation_id__in=unit_ids, role__in=CONTACT_ROLES)
+        .filter(organisation_id__in=unit_ids, role__in=CARE_CONTACT_ROLES)
         .select_related("user")
         .order_by("user__last_name", "user__first_name", "pk")
     )

@@ -227,7 +227,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-# Publishing gives up fast when the broker is down (reminders.tasks.enqueue logs it);
+# Publishing gives up fast when the broker is down (reminders.wake.enqueue logs it);
 # due work lives in the database and the next beat tick picks it up.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {

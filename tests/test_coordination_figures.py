@@ -19,6 +19,7 @@ from contracts.models import Event, NextStep
 from coordination import figures, queues
 from coordination import services as coordination
 from coordination.models import SurveyAnswer
+from patients import services as patient_services
 from patients.models import Relative
 
 pytestmark = pytest.mark.django_db
@@ -165,6 +166,25 @@ def test_figures_per_organisation(history, coordinator, network):
     assert (vc.sip_settled, vc.sip_in_time, vc.knows_where_to_turn) == (1, 1, 3.0)
     # Home health is on none of these plans' teams.
     assert rows["Hemsjukvården Tierp"].active == 0
+
+
+def test_an_organisation_counts_the_plans_it_has_a_care_relationship_with(
+    history, coordinator, network, new_plan
+):
+    """On the team and with consent, as patients.access defines it: a unit that stays on
+    the team after the patient withdrew its consent no longer counts the plan."""
+    patient, _plan = new_plan(4, teams=("vardcentral", "home_health"))
+
+    def home_health_active():
+        rows = {row.label: row for row in figures.by_organisation(scope_for(coordinator))}
+        return rows["Hemsjukvården Tierp"].active
+
+    assert home_health_active() == 1
+    patient_services.withdraw_consent(
+        actor=SYSTEM, patient=patient, organisation=network["home_health"]
+    )
+    assert patient.care_team.filter(organisation=network["home_health"], active=True).exists()
+    assert home_health_active() == 0
 
 
 def test_figures_count_only_patients_the_coordinator_may_see(history, network):
