@@ -8,6 +8,7 @@ ON CONFLICT DO NOTHING and the sender claims rows with SKIP LOCKED.
 import os
 
 from celery import Celery
+from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "naravard.settings")
 
@@ -30,3 +31,13 @@ app.conf.beat_schedule = {
         "options": {"expires": 50},
     },
 }
+
+
+@beat_init.connect
+def sweep_when_beat_starts(**_kwargs) -> None:
+    """One sweep as soon as beat starts, not one interval later: after a deploy or a
+    stop (and on `make run`'s first start) what fell due meanwhile is found at once.
+    The sweeps are idempotent, so an extra run costs only its time."""
+    from reminders import wake
+
+    wake.enqueue(wake.RUN_SWEEPS)

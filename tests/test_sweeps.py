@@ -589,6 +589,25 @@ def test_a_sweep_task_that_met_a_backlog_asks_for_the_next_batch_at_once(
     assert all(name != wake.RUN_SWEEPS for name, _ in asked), "the backlog is done"
 
 
+def test_beat_sweeps_as_soon_as_it_starts(tolvan, doctor, coordinator, network, clock, settings):
+    """Not one interval later: a plan that went without a care contact while nothing
+    ran is escalated when beat comes up."""
+    from celery.signals import beat_init
+
+    from naravard.celery import app
+
+    clock.move_to(sthlm(2026, 3, 6, 16, 30))
+    plan_without_contact(tolvan, doctor, network)
+    clock.move_to(sthlm(2026, 3, 16, 8, 0))
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        beat_init.send(sender=None)
+    finally:
+        app.conf.task_always_eager = eager
+    assert FollowUpTask.objects.get().kind == "no_care_contact"
+
+
 def test_closing_a_plan_closes_its_late_commitment_tasks(plan, clock, doctor, network):
     add_commitment(plan, doctor, network, date(2026, 3, 10), owner_kind="patient")
     sweep(clock, sthlm(2026, 3, 11, 9, 0))
