@@ -11,7 +11,8 @@ into JSON (docs/performance.md). Here each is ONE statement that
   data and the log row succeed or fail together: a read that cannot be logged is not
   served (PDL), and
 - builds the JSON body in PostgreSQL, shaped exactly as `serializers.ContractOut` and
-  `EventOut` document it (tests/test_api_reads.py checks the JSON field by field).
+  `EventOut` document it: each part's JSON is compiled from its serializer's fields
+  (`json_object`), and tests/test_api_reads.py checks the JSON field by field.
 
 The two statements are built on first use, as the access rule's SQL is compiled then.
 """
@@ -19,10 +20,23 @@ The two statements are built on first use, as the access rule's SQL is compiled 
 from functools import cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework import serializers
 
+from contracts.models import (
+    Commitment,
+    ContactPath,
+    Event,
+    FixedCareContact,
+    Goal,
+    NextStep,
+    WarningSign,
+)
 from naravard.dbutil import PreparedStatement, json_list
 from patients.access import care_relationships_sql
 from patients.models import AccessLogEntry
+
+from . import serializers as s
 
 # --- SQL fragments (constants only; every value goes in as a parameter) --------------------
 
@@ -78,63 +92,74 @@ def _relative_ref(id_column: str) -> str:
     )
 
 
-GOAL = (
-    "json_build_object('id', g.id, 'text', g.text, 'position', g.position, "
-    f"'achieved_at', {_local_iso('g.achieved_at')})"
+# Each part's json_build_object is compiled from its output serializer, field by field,
+# so the SQL cannot drift from what the API documents, and a plain field added to the
+# serializer (and the model) shows here without a change: a plain field is its column, a
+# time goes through _local_iso, a reference through its lookup. A field of another kind
+# (a method field, a nested list) has no rule here and fails at the first read.
+REFERENCES = {
+    s.OrganisationRef: _organisation_ref,
+    s.StaffRef: _staff_ref,
+    s.RelativeRef: _relative_ref,
+}
+PLAIN = (
+    serializers.IntegerField,
+    serializers.CharField,
+    serializers.ChoiceField,
+    serializers.DateField,
+    serializers.BooleanField,
+    serializers.JSONField,
 )
+
+
+def json_object(serializer_class, model, alias: str) -> str:
+    """SQL of `serializer_class`'s JSON for the row `alias` of `model`'s table."""
+    values = []
+    for name, field in serializer_class().fields.items():
+        column = f"{alias}.{model._meta.get_field(field.source).column}"
+        if type(field) in REFERENCES:
+            value = REFERENCES[type(field)](column)
+        elif isinstance(field, serializers.DateTimeField):
+            value = _local_iso(column)
+        elif isinstance(field, PLAIN):
+            value = column
+        else:
+            raise ImproperlyConfigured(f"{serializer_class.__name__}.{name}: no SQL for it")
+        values.append(f"'{name}', {value}")
+    return f"json_build_object({', '.join(values)})"
+
+
 GOALS = "FROM contracts_goal g WHERE g.contract_id = c.id"
-
-NEXT_STEP = (
-    "json_build_object('id', s.id, 'contract', s.contract_id, "
-    f"'scheduled_at', {_local_iso('s.scheduled_at')}, 'channel', s.channel, "
-    f"'location', s.location, 'organisation', {_organisation_ref('s.organisation_id')}, "
-    f"'staff', {_staff_ref('s.staff_id')}, 'with_whom', s.with_whom, 'purpose', s.purpose, "
-    "'status', s.status, 'outcome', s.outcome, "
-    f"'outcome_recorded_at', {_local_iso('s.outcome_recorded_at')}, 'follows', s.follows_id)"
-)
 NEXT_STEPS = "FROM contracts_nextstep s WHERE s.contract_id = c.id"
-
-COMMITMENT = (
-    "json_build_object('id', m.id, 'contract', m.contract_id, 'what', m.what, "
-    f"'owner_kind', m.owner_kind, "
-    f"'owner_organisation', {_organisation_ref('m.owner_organisation_id')}, "
-    f"'owner_staff', {_staff_ref('m.owner_staff_id')}, "
-    f"'owner_relative', {_relative_ref('m.owner_relative_id')}, "
-    "'due_date', m.due_date, 'status', m.status, "
-    f"'completed_at', {_local_iso('m.completed_at')}, 'created_at', {_local_iso('m.created_at')})"
-)
 COMMITMENTS = "FROM contracts_commitment m WHERE m.contract_id = c.id"
-
-CARE_CONTACT = (
-    f"json_build_object('id', f.id, 'staff', {_staff_ref('f.staff_id')}, "
-    f"'organisation', {_organisation_ref('f.organisation_id')}, 'started_on', f.started_on, "
-    "'ended_on', f.ended_on, 'how_to_reach', f.how_to_reach)"
-)
 CARE_CONTACTS = "FROM contracts_fixedcarecontact f WHERE f.contract_id = c.id"
-
-WARNING_SIGN = "json_build_object('id', w.id, 'sign', w.sign, 'action', w.action)"
 WARNING_SIGNS = "FROM contracts_warningsign w WHERE w.contract_id = c.id"
-
-CONTACT_PATH = (
-    "json_build_object('id', a.id, 'kind', a.kind, 'label', a.label, 'value', a.value, "
-    "'hours', a.hours, 'organisation', a.organisation_id)"
-)
 CONTACT_PATHS = "FROM contracts_contactpath a WHERE a.contract_id = c.id"
 
-# ContractOut of the contract row `c`, with its parts in the order their models sort them.
-CONTRACT = f"""json_build_object(
+
+def contract_json() -> str:
+    """ContractOut of the contract row `c`, with its parts in the order their models sort
+    them. The contract's own fields are written out: some are worked out (etag,
+    changed_since_agreed) and the parts are lists and single rows of their own."""
+    goal = json_object(s.GoalOut, Goal, "g")
+    next_step = json_object(s.NextStepOut, NextStep, "s")
+    commitment = json_object(s.CommitmentOut, Commitment, "m")
+    care_contact = json_object(s.CareContactOut, FixedCareContact, "f")
+    warning_sign = json_object(s.WarningSignOut, WarningSign, "w")
+    contact_path = json_object(s.ContactPathOut, ContactPath, "a")
+    return f"""json_build_object(
     'id', c.id, 'patient', c.patient_id, 'status', c.status, 'version', c.version,
     'etag', '"contract-' || c.id || '-v' || c.version || '"',
     'what_matters', c.what_matters,
-    'goals', {json_list(GOAL, GOALS, "g.position, g.id")},
-    'next_step', (SELECT {NEXT_STEP} {NEXT_STEPS} AND s.status = 'planned'
+    'goals', {json_list(goal, GOALS, "g.position, g.id")},
+    'next_step', (SELECT {next_step} {NEXT_STEPS} AND s.status = 'planned'
                   ORDER BY s.scheduled_at, s.id LIMIT 1),
-    'next_steps', {json_list(NEXT_STEP, NEXT_STEPS, "s.scheduled_at, s.id")},
-    'commitments', {json_list(COMMITMENT, COMMITMENTS, "m.due_date, m.id")},
-    'fixed_care_contact', (SELECT {CARE_CONTACT} {CARE_CONTACTS} AND f.ended_on IS NULL
+    'next_steps', {json_list(next_step, NEXT_STEPS, "s.scheduled_at, s.id")},
+    'commitments', {json_list(commitment, COMMITMENTS, "m.due_date, m.id")},
+    'fixed_care_contact', (SELECT {care_contact} {CARE_CONTACTS} AND f.ended_on IS NULL
                            ORDER BY f.id LIMIT 1),
-    'warning_signs', {json_list(WARNING_SIGN, WARNING_SIGNS, "w.position, w.id")},
-    'contact_paths', {json_list(CONTACT_PATH, CONTACT_PATHS, "a.position, a.id")},
+    'warning_signs', {json_list(warning_sign, WARNING_SIGNS, "w.position, w.id")},
+    'contact_paths', {json_list(contact_path, CONTACT_PATHS, "a.position, a.id")},
     'agreed_version', c.agreed_version,
     'agreed_at', {_local_iso("c.agreed_at")},
     'changed_since_agreed', coalesce(c.agreed_version < c.version, false),
@@ -167,17 +192,9 @@ WITH target AS (
     WHERE c.id = %(contract)s AND c.patient_id IN ({visible_patients()})
 ),
 logged AS ({LOG_READS} FROM target RETURNING patient_id)
-SELECT c.version, {CONTRACT}::text, (SELECT count(*) FROM logged)
+SELECT c.version, {contract_json()}::text, (SELECT count(*) FROM logged)
 FROM target c
 """)  # noqa: S608 - constant fragments; values are parameters
-
-
-EVENT = (
-    "json_build_object('id', e.id, 'patient', e.patient_id, 'contract', e.contract_id, "
-    f"'version', e.version, 'at', {_local_iso('e.at')}, 'kind', e.kind, "
-    "'actor_kind', e.actor_kind, 'organisation', e.organisation_id, "
-    "'before', e.before, 'after', e.after)"
-)
 
 
 # One page of the change feed: events of the organisation's patients after a (txid, id)
@@ -187,6 +204,7 @@ EVENT = (
 # later cannot land behind a cursor already handed out.
 @cache
 def changes_page() -> PreparedStatement:
+    event = json_object(s.EventOut, Event, "e")
     return PreparedStatement(f"""
 WITH candidates AS (
     SELECT e.* FROM contracts_event e
@@ -200,7 +218,7 @@ shown AS (SELECT * FROM candidates ORDER BY txid, id LIMIT %(limit)s),
 logged AS ({LOG_READS} FROM shown RETURNING patient_id)
 SELECT
     (SELECT count(*) FROM candidates) > %(limit)s,
-    (SELECT coalesce(json_agg({EVENT} ORDER BY e.txid, e.id), '[]'::json)::text FROM shown e),
+    (SELECT coalesce(json_agg({event} ORDER BY e.txid, e.id), '[]'::json)::text FROM shown e),
     (SELECT coalesce(array_agg(DISTINCT contract_id ORDER BY contract_id), '{{}}')
      FROM shown WHERE contract_id IS NOT NULL),
     (SELECT coalesce(array_agg(patient_id ORDER BY patient_id), '{{}}') FROM logged),

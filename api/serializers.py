@@ -6,6 +6,10 @@ is a 400, never silently coerced or ignored, because a typo in an integration mu
 not change a patient's plan in a way nobody meant.
 """
 
+from functools import partial
+from operator import itemgetter
+
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -236,55 +240,6 @@ class CommitmentOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-# The plan's commitments are most of a contract (10–100 per plan), so ContractOut builds
-# them as plain dicts rather than through CommitmentOut, which still documents them. The API
-# views go further and build the whole plan from plain rows (contract_out, below);
-# tests/test_api_reads.py checks that all of these give the same JSON.
-_DATE = serializers.DateField()
-_DATETIME = serializers.DateTimeField()
-
-
-def _text(value):
-    return None if value is None else str(value)
-
-
-def _when(field, value):
-    return None if value is None else field.to_representation(value)
-
-
-def _organisation_ref(org):
-    if org is None:
-        return None
-    return {"id": org.id, "name": str(org.name), "kind": str(org.kind), "hsa_id": _text(org.hsa_id)}
-
-
-def _staff_ref(user):
-    return None if user is None else {"id": user.id, "name": str(user.get_full_name())}
-
-
-def _relative_ref(relative):
-    if relative is None:
-        return None
-    return {"id": relative.id, "name": str(relative.name), "relation": str(relative.relation)}
-
-
-def commitment_out(c) -> dict:
-    """One commitment as CommitmentOut shows it, from a row with its owners selected."""
-    return {
-        "id": c.id,
-        "contract": c.contract_id,
-        "what": str(c.what),
-        "owner_kind": str(c.owner_kind),
-        "owner_organisation": _organisation_ref(c.owner_organisation),
-        "owner_staff": _staff_ref(c.owner_staff),
-        "owner_relative": _relative_ref(c.owner_relative),
-        "due_date": _when(_DATE, c.due_date),
-        "status": str(c.status),
-        "completed_at": _when(_DATETIME, c.completed_at),
-        "created_at": _when(_DATETIME, c.created_at),
-    }
-
-
 class CareContactOut(serializers.Serializer):
     id = serializers.IntegerField()
     staff = StaffRef()
@@ -337,7 +292,7 @@ class ContractOut(serializers.Serializer):
 
     @extend_schema_field(CommitmentOut(many=True))
     def get_commitments(self, contract):
-        return [commitment_out(c) for c in contract.commitments.all()]
+        return CommitmentOut(contract.commitments.all(), many=True).data
 
     @extend_schema_field(NextStepOut(allow_null=True))
     def get_next_step(self, contract):
@@ -426,48 +381,20 @@ class ChangesOut(serializers.Serializer):
 
 # Profiling an API contract read showed most of it in building model instances for the
 # prefetched parts (with their joined owners) and in ContractOut's per-field machinery.
-# The contract reads instead fetch each part as plain rows (`values()` with these columns)
-# and shape them here. ContractOut still documents the shape; tests/test_api_reads.py
-# checks that both give the same JSON.
+# The contract lists and write answers instead fetch each part as plain rows (`values()`
+# with PART_COLUMNS) and shape them with functions compiled from the parts' serializers,
+# field by field as api.reads compiles their SQL: a plain field added to a serializer
+# shows here without a change. tests/test_api_reads.py checks that both give the same JSON.
+_DATE = serializers.DateField()
+_DATETIME = serializers.DateTimeField()
 
 
-def _ref_columns(prefix: str, names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(f"{prefix}__{name}" for name in names)
+def _text(value):
+    return None if value is None else str(value)
 
 
-def _org_columns(prefix):
-    return _ref_columns(prefix, ("id", "name", "kind", "hsa_id"))
-
-
-def _staff_columns(prefix):
-    return _ref_columns(prefix, ("id", "first_name", "last_name"))
-
-
-PART_COLUMNS = {
-    "goals": ("contract_id", "id", "text", "position", "achieved_at"),
-    "next_steps": (
-        *("contract_id", "id", "scheduled_at", "channel", "location", "with_whom", "purpose"),
-        *("status", "outcome", "outcome_recorded_at", "follows_id"),
-        *_org_columns("organisation"),
-        *_staff_columns("staff"),
-    ),
-    "commitments": (
-        *("contract_id", "id", "what", "owner_kind", "due_date", "status", "completed_at"),
-        "created_at",
-        *_org_columns("owner_organisation"),
-        *_staff_columns("owner_staff"),
-        *_ref_columns("owner_relative", ("id", "name", "relation")),
-    ),
-    "care_contacts": (
-        *("contract_id", "id", "started_on", "ended_on", "how_to_reach"),
-        *_org_columns("organisation"),
-        *_staff_columns("staff"),
-    ),
-    "warning_signs": ("contract_id", "id", "sign", "action"),
-    "contact_paths": (
-        *("contract_id", "id", "kind", "label", "value", "hours", "organisation_id"),
-    ),
-}
+def _when(field, value):
+    return None if value is None else field.to_representation(value)
 
 
 def _org_row(row, prefix):
@@ -499,73 +426,57 @@ def _relative_row(row, prefix):
     }
 
 
-def _goal_row(row) -> dict:
-    return {
-        "id": row["id"],
-        "text": str(row["text"]),
-        "position": row["position"],
-        "achieved_at": _when(_DATETIME, row["achieved_at"]),
-    }
+# A reference: the columns of the referenced row a plain row holds, and its JSON from them.
+ROW_REFERENCES = {
+    OrganisationRef: (("id", "name", "kind", "hsa_id"), _org_row),
+    StaffRef: (("id", "first_name", "last_name"), _staff_row),
+    RelativeRef: (("id", "name", "relation"), _relative_row),
+}
 
 
-def _next_step_row(row) -> dict:
-    return {
-        "id": row["id"],
-        "contract": row["contract_id"],
-        "scheduled_at": _when(_DATETIME, row["scheduled_at"]),
-        "channel": str(row["channel"]),
-        "location": str(row["location"]),
-        "organisation": _org_row(row, "organisation"),
-        "staff": _staff_row(row, "staff"),
-        "with_whom": str(row["with_whom"]),
-        "purpose": str(row["purpose"]),
-        "status": str(row["status"]),
-        "outcome": str(row["outcome"]),
-        "outcome_recorded_at": _when(_DATETIME, row["outcome_recorded_at"]),
-        "follows": row["follows_id"],
-    }
+def _value_of(field, column):
+    """A function from a plain row to `field`'s JSON value of `column`."""
+    if type(field) in ROW_REFERENCES:
+        return partial(ROW_REFERENCES[type(field)][1], prefix=column)
+    if isinstance(field, (serializers.DateTimeField, serializers.DateField)):
+        writer = _DATETIME if isinstance(field, serializers.DateTimeField) else _DATE
+        return lambda row: _when(writer, row[column])
+    if isinstance(field, (serializers.CharField, serializers.ChoiceField)):
+        as_text = _text if field.allow_null else str
+        return lambda row: as_text(row[column])
+    if isinstance(field, (serializers.IntegerField, serializers.BooleanField)):
+        return itemgetter(column)
+    raise ImproperlyConfigured(f"{field.parent.__class__.__name__}.{field.field_name}: no rule")
 
 
-def _commitment_row(row) -> dict:
-    return {
-        "id": row["id"],
-        "contract": row["contract_id"],
-        "what": str(row["what"]),
-        "owner_kind": str(row["owner_kind"]),
-        "owner_organisation": _org_row(row, "owner_organisation"),
-        "owner_staff": _staff_row(row, "owner_staff"),
-        "owner_relative": _relative_row(row, "owner_relative"),
-        "due_date": _when(_DATE, row["due_date"]),
-        "status": str(row["status"]),
-        "completed_at": _when(_DATETIME, row["completed_at"]),
-        "created_at": _when(_DATETIME, row["created_at"]),
-    }
+class RowShape:
+    """A part's serializer as `values()` columns and a function from such a row to its JSON."""
+
+    def __init__(self, serializer_class):
+        self.columns = {"contract_id": None}  # each row says its plan
+        self.values = []
+        for name, field in serializer_class().fields.items():
+            if type(field) in ROW_REFERENCES:
+                names = ROW_REFERENCES[type(field)][0]
+                self.columns.update(dict.fromkeys(f"{field.source}__{n}" for n in names))
+            else:
+                self.columns[field.source] = None
+            self.values.append((name, _value_of(field, field.source)))
+        self.columns = tuple(self.columns)
+
+    def __call__(self, row) -> dict:
+        return {name: value(row) for name, value in self.values}
 
 
-def _care_contact_row(row) -> dict:
-    return {
-        "id": row["id"],
-        "staff": _staff_row(row, "staff"),
-        "organisation": _org_row(row, "organisation"),
-        "started_on": _when(_DATE, row["started_on"]),
-        "ended_on": _when(_DATE, row["ended_on"]),
-        "how_to_reach": str(row["how_to_reach"]),
-    }
-
-
-def _warning_sign_row(row) -> dict:
-    return {"id": row["id"], "sign": str(row["sign"]), "action": str(row["action"])}
-
-
-def _contact_path_row(row) -> dict:
-    return {
-        "id": row["id"],
-        "kind": str(row["kind"]),
-        "label": str(row["label"]),
-        "value": str(row["value"]),
-        "hours": str(row["hours"]),
-        "organisation": row["organisation_id"],
-    }
+PARTS = {
+    "goals": RowShape(GoalOut),
+    "next_steps": RowShape(NextStepOut),
+    "commitments": RowShape(CommitmentOut),
+    "care_contacts": RowShape(CareContactOut),
+    "warning_signs": RowShape(WarningSignOut),
+    "contact_paths": RowShape(ContactPathOut),
+}
+PART_COLUMNS = {name: shape.columns for name, shape in PARTS.items()}
 
 
 def contract_out(contract, parts: dict) -> dict:
@@ -581,13 +492,13 @@ def contract_out(contract, parts: dict) -> dict:
         "version": contract.version,
         "etag": contract_etag(contract),
         "what_matters": str(contract.what_matters),
-        "goals": [_goal_row(row) for row in parts["goals"]],
-        "next_step": _next_step_row(planned[0]) if planned else None,
-        "next_steps": [_next_step_row(row) for row in steps],
-        "commitments": [_commitment_row(row) for row in parts["commitments"]],
-        "fixed_care_contact": _care_contact_row(current[0]) if current else None,
-        "warning_signs": [_warning_sign_row(row) for row in parts["warning_signs"]],
-        "contact_paths": [_contact_path_row(row) for row in parts["contact_paths"]],
+        "goals": [PARTS["goals"](row) for row in parts["goals"]],
+        "next_step": PARTS["next_steps"](planned[0]) if planned else None,
+        "next_steps": [PARTS["next_steps"](row) for row in steps],
+        "commitments": [PARTS["commitments"](row) for row in parts["commitments"]],
+        "fixed_care_contact": PARTS["care_contacts"](current[0]) if current else None,
+        "warning_signs": [PARTS["warning_signs"](row) for row in parts["warning_signs"]],
+        "contact_paths": [PARTS["contact_paths"](row) for row in parts["contact_paths"]],
         "agreed_version": contract.agreed_version,
         "agreed_at": _when(_DATETIME, contract.agreed_at),
         "changed_since_agreed": bool(contract.changed_since_agreed),

@@ -9,7 +9,6 @@ import json
 from urllib.parse import urlencode
 
 from django.db import transaction
-from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -60,27 +59,7 @@ WRITE_ERRORS = {
 
 
 def visible_contracts(organisation):
-    return Contract.objects.filter(patient__in=patients_visible_to_organisation(organisation))
-
-
-def with_parts(contracts):
-    """Everything ContractOut shows, in a fixed number of queries whatever the plan's size."""
-    return contracts.prefetch_related(
-        "goals",
-        Prefetch("next_steps", NextStep.objects.select_related("organisation", "staff")),
-        Prefetch(
-            "commitments",
-            Commitment.objects.select_related(
-                "owner_organisation", "owner_staff", "owner_relative"
-            ),
-        ),
-        Prefetch(
-            "care_contacts",
-            FixedCareContact.objects.select_related("staff", "organisation").order_by("id"),
-        ),
-        "warning_signs",
-        "contact_paths",
-    )
+    return Contract.objects.visible_to_organisation(organisation)
 
 
 def _part_querysets():
@@ -315,6 +294,11 @@ def _owner(data, contract):
     }
 
 
+def _editable(data):
+    """The plain fields of a commitment (Commitment.EDITABLE) the body sends."""
+    return {name: data[name] for name in Commitment.EDITABLE if name in data}
+
+
 class ContractCommitments(WriteView):
     """Who does what (vem gör vad): add a commitment to the plan."""
 
@@ -331,9 +315,8 @@ class ContractCommitments(WriteView):
                 actor=self.integrator.actor,
                 contract=contract,
                 expected_version=version,
-                what=data["what"],
-                due_date=data.get("due_date"),
                 **_owner(data, contract),
+                **_editable(data),
             )
             response = self.answer(contract.pk, commitment, s.CommitmentOut, status=201)
         response["Location"] = f"/api/v1/commitments/{commitment.pk}/"
@@ -370,7 +353,7 @@ class CommitmentDetail(WriteView):
         version, data = self.prepare(contract, s.CommitmentUpdate)
         actor = self.integrator.actor
         with transaction.atomic():
-            changes = {k: data[k] for k in ("what", "due_date") if k in data}
+            changes = _editable(data)
             if "owner_kind" in data:
                 changes.update(_owner(data, contract))
             cancel = data.get("status") == Commitment.Status.CANCELLED

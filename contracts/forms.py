@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .models import Channel, ContactPath, OwnerKind
+from .models import Channel, Commitment, ContactPath, OwnerKind
 
 
 class Picker(forms.Select):
@@ -303,11 +303,16 @@ class CommitmentEditForm(CommitmentForm):
     def for_page(cls, page, data=None, *, commitment=None, **kwargs):
         initial = {
             "version": page.version,
-            "what": commitment.what,
-            "due_date": commitment.due_date,
             "owner": owner_value(commitment),
+            **{name: getattr(commitment, name) for name in Commitment.EDITABLE},
         }
         return cls(data, owner_choices=owner_choices(page), initial=initial, **kwargs)
+
+
+def editable_fields(data: dict) -> dict:
+    """The plain fields of a commitment (Commitment.EDITABLE) from a commitment form's
+    cleaned data, as the services take them. Every one is a field of CommitmentForm."""
+    return {name: data[name] for name in Commitment.EDITABLE}
 
 
 # --- owner picker values ---------------------------------------------------------

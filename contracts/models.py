@@ -34,6 +34,32 @@ class ContractQuerySet(models.QuerySet):
     def without_care_contact(self):
         return self.exclude(care_contacts__ended_on__isnull=True, care_contacts__isnull=False)
 
+    def visible_to_organisation(self, organisation):
+        """Plans of the patients one organisation may see (patients.access, the one rule)."""
+        from patients.access import patients_visible_to_organisation
+
+        return self.filter(patient__in=patients_visible_to_organisation(organisation))
+
+    def with_parts(self):
+        """Everything a whole plan shows (ContractOut, FHIR's CarePlan and Tasks), in a
+        fixed number of queries whatever the number or size of the plans."""
+        return self.prefetch_related(
+            "goals",
+            models.Prefetch("next_steps", NextStep.objects.select_related("organisation", "staff")),
+            models.Prefetch(
+                "commitments",
+                Commitment.objects.select_related(
+                    "owner_organisation", "owner_staff", "owner_relative"
+                ),
+            ),
+            models.Prefetch(
+                "care_contacts",
+                FixedCareContact.objects.select_related("staff", "organisation").order_by("id"),
+            ),
+            "warning_signs",
+            "contact_paths",
+        )
+
 
 class Contract(models.Model):
     """One shared plan (sammanhållen planering) for one patient, versioned.
@@ -268,6 +294,11 @@ class Commitment(models.Model):
     # so a sweep looks at a late commitment once per due date instead of every run. A
     # new date or status sends it back through the sweep (see the indexes below).
     overdue_task_for = models.DateField(null=True, blank=True, editable=False)
+
+    # The plain fields a writer sets as they are, from a page form or the API: the
+    # services take them by name, check them by this model's rules, and put them in the
+    # event's before and after. The owner and the status have use cases of their own.
+    EDITABLE = ("what", "due_date")
 
     objects = CommitmentQuerySet.as_manager()
 

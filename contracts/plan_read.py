@@ -7,7 +7,7 @@ events mention, is one prepared statement (PLAN_READ). Commitments come as plain
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from django.db import connection
 
@@ -16,6 +16,7 @@ from naravard.dbutil import PreparedStatement, json_list
 from patients.models import Patient, Relative
 
 from .models import (
+    Commitment,
     ContactPath,
     Contract,
     Event,
@@ -29,33 +30,37 @@ HISTORY_ON_PAGE = 10
 CHANGES_ON_PAGE = 30
 
 
-@dataclass
 class CommitmentRow:
     """One commitment as the page shows it: plain values, not a model instance (a plan has
-    dozens, and the page only reads them). Writes load the commitment itself."""
+    dozens, and the page only reads them). Writes load the commitment itself.
 
-    pk: int
-    what: str
-    due_date: date | None
-    status: str
-    owner_kind: str
-    owner_organisation_id: int | None
-    owner_staff_id: int | None
-    owner_relative_id: int | None
-    organisation_name: str | None
-    staff_name: str
-    overdue: bool = False
-    may_update: bool = False
-    edit_form: object = None
+    It holds the model's editable columns by attname (`what`, `due_date`,
+    `owner_organisation_id`, ...; COMMITMENT_FIELDS), typed as the model types them, so a
+    field added to Commitment reaches the page without a change here; then the owner's
+    names."""
+
     # Plain values for the page's row, set by the view once per page (contracts.views):
     # who and by when in words, and for a commitment the viewer may update, its URLs
     # and the labels of its controls.
-    notes: str = ""
-    tick_url: str = ""
-    tick_label: str = ""
-    change_url: str = ""
-    change_label: str = ""
-    edit_url: str = ""
+    overdue = False
+    may_update = False
+    edit_form = None
+    notes = ""
+    tick_url = ""
+    tick_label = ""
+    change_url = ""
+    change_label = ""
+    edit_url = ""
+
+    def __init__(self, columns: dict, organisation_name: str | None = None, staff_name: str = ""):
+        # The dict becomes the row's attributes as it is: it is the row's own, not copied.
+        self.__dict__ = columns
+        self.pk = columns["id"]
+        self.organisation_name = organisation_name
+        self.staff_name = staff_name
+
+    def __repr__(self) -> str:
+        return f"<CommitmentRow {self.pk}: {self.what!r}>"
 
     @property
     def anchor(self) -> str:
@@ -135,11 +140,13 @@ CONTACT_PATHS = json_list(
     "FROM contracts_contactpath a JOIN plan c ON a.contract_id = c.id",
     "a.position, a.id",
 )
-# A CommitmentRow's columns, then the organisation owner's name and the staff owner's
-# names as one object.
+# A commitment's editable columns in the model's order (a CommitmentRow's: what the page
+# may show, without the creation time and the sweeps' bookkeeping), then the organisation
+# owner's name and the staff owner's names as one object. An array, not an object: the
+# keys would be most of the text to send and parse.
+COMMITMENT_FIELDS = tuple(f for f in Commitment._meta.concrete_fields if f.editable)
 COMMITMENT = (
-    "json_build_array(m.id, m.what, m.due_date, m.status, m.owner_kind, m.owner_organisation_id, "
-    "m.owner_staff_id, m.owner_relative_id, "
+    f"json_build_array({', '.join(f'm.{f.column}' for f in COMMITMENT_FIELDS)}, "
     f"{_organisation('m.owner_organisation_id', 'o.name')}, {_person('m.owner_staff_id')})"
 )
 COMMITMENTS = json_list(
@@ -271,11 +278,32 @@ def _person_from(row):
     return None if row is None else _instance(User, row)
 
 
+# The columns as JSON has them: text, numbers and booleans are already what the model
+# holds; dates and times are ISO text (read by the C parsers of datetime, several times
+# faster than the model fields' to_python), any other kind goes through to_python.
+_AS_JSON = {"CharField", "TextField", "IntegerField", "BigIntegerField", "SmallIntegerField",
+            "PositiveIntegerField", "PositiveSmallIntegerField", "AutoField", "BigAutoField",
+            "BooleanField", "ForeignKey", "JSONField"}  # fmt: skip
+_FROM_ISO = {"DateField": date.fromisoformat, "DateTimeField": datetime.fromisoformat}
+
+
+def _reader(field):
+    kind = field.get_internal_type()
+    return None if kind in _AS_JSON else _FROM_ISO.get(kind, field.to_python)
+
+
+_NAMES = tuple(f.attname for f in COMMITMENT_FIELDS)
+_TYPED = tuple((f.attname, _reader(f)) for f in COMMITMENT_FIELDS if _reader(f) is not None)
+
+
 def _commitment_from(values) -> CommitmentRow:
-    """A row of COMMITMENTS: a CommitmentRow's columns, the staff owner as one object."""
-    *columns, organisation_name, staff = values
-    columns[2] = date.fromisoformat(columns[2]) if columns[2] else None  # due_date
-    row = CommitmentRow(*columns, organisation_name=organisation_name, staff_name="")
+    """A row of COMMITMENTS: the model's columns, the owner's names."""
+    columns = dict(zip(_NAMES, values, strict=False))  # the names follow the columns
+    for name, read in _TYPED:
+        if columns[name] is not None:
+            columns[name] = read(columns[name])
+    organisation_name, staff = values[-2:]
+    row = CommitmentRow(columns, organisation_name)
     if staff is not None:
         # As User.__str__ has it.
         row.staff_name = f"{staff['first_name']} {staff['last_name']}".strip() or staff["email"]

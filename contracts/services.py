@@ -425,14 +425,38 @@ def record_outcome_and_agree_next_step(
 def _commitment_snapshot(c: Commitment):
     return {
         "id": c.pk,
-        "what": c.what,
+        **{name: _plain(getattr(c, name)) for name in Commitment.EDITABLE},
         "owner_kind": c.owner_kind,
         "owner_organisation": c.owner_organisation_id,
         "owner_staff": c.owner_staff_id,
         "owner_relative": c.owner_relative_id,
-        "due_date": c.due_date.isoformat() if c.due_date else None,
         "status": c.status,
     }
+
+
+def _plain(value):
+    """A field's value as an event's JSON keeps it (a date as ISO text)."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _set_commitment_fields(commitment: Commitment, fields: dict) -> None:
+    """Set plain fields of Commitment.EDITABLE, each checked by the model field's own rules
+    (length, blank, choices), so that every door gets the same answer for a bad value."""
+    unknown = sorted(set(fields) - set(Commitment.EDITABLE))
+    if unknown:
+        raise TypeError(f"Not editable fields of a commitment: {', '.join(unknown)}")
+    for name, value in fields.items():
+        if name == "what":
+            value = _clean_text(value, "what", limit=1000)
+        try:
+            value = Commitment._meta.get_field(name).clean(value, commitment)
+        except ValidationError as error:
+            raise ValidationError({name: error.messages}) from None
+        setattr(commitment, name, value)
 
 
 def _validate_owner(contract, owner_kind, owner_organisation, owner_staff, owner_relative):
@@ -467,31 +491,35 @@ def add_commitment(
     actor: Actor,
     contract: Contract,
     expected_version: int,
-    what: str,
     owner_kind: str,
     owner_organisation=None,
     owner_staff=None,
     owner_relative=None,
-    due_date: date | None = None,
+    **fields,
 ) -> Commitment:
-    """Who does what (vem gör vad): add one commitment with its owner."""
+    """Who does what (vem gör vad): add one commitment with its owner. `fields` are the
+    plain fields of Commitment.EDITABLE (`what` is required); those left out get the
+    model's default."""
     contract = _lock(contract.pk, expected_version)
     patient_side = owner_kind in (OwnerKind.PATIENT, OwnerKind.RELATIVE)
     _require(actor, contract, patient_side=patient_side, staff_side=True)
     org, staff, relative = _validate_owner(
         contract, owner_kind, owner_organisation, owner_staff, owner_relative
     )
-    if due_date is not None and due_date < timezone.localdate():
-        raise ValidationError({"due_date": _("The date has already passed.")})
-    commitment = Commitment.objects.create(
+    commitment = Commitment(
         contract=contract,
         owner_kind=owner_kind,
         owner_organisation=org,
         owner_staff=staff,
         owner_relative=relative,
-        what=_clean_text(what, "what", limit=1000),
-        due_date=due_date,
     )
+    defaults = {
+        name: Commitment._meta.get_field(name).get_default() for name in Commitment.EDITABLE
+    }
+    _set_commitment_fields(commitment, {**defaults, **fields})
+    if commitment.due_date is not None and commitment.due_date < timezone.localdate():
+        raise ValidationError({"due_date": _("The date has already passed.")})
+    commitment.save(force_insert=True)
     _bump(contract, actor, Event.Kind.COMMITMENT_ADDED, None, _commitment_snapshot(commitment))
     return commitment
 
@@ -536,21 +564,18 @@ def update_commitment(
     actor: Actor,
     commitment: Commitment,
     expected_version: int,
-    what: str | None = None,
-    due_date: date | None = None,
     owner_kind: str | None = None,
     owner_organisation=None,
     owner_staff=None,
     owner_relative=None,
     cancel: bool = False,
+    **changes,
 ) -> Commitment:
-    """Change a commitment's text or date, hand it to another owner, or cancel it."""
+    """Change a commitment's plain fields (those of Commitment.EDITABLE given in
+    `changes`), hand it to another owner, or cancel it."""
     contract, commitment = _lock_commitment(actor, commitment, expected_version)
     before = _commitment_snapshot(commitment)
-    if what is not None:
-        commitment.what = _clean_text(what, "what", limit=1000)
-    if due_date is not None:
-        commitment.due_date = due_date
+    _set_commitment_fields(commitment, changes)
     if owner_kind is not None:
         org, staff, relative = _validate_owner(
             contract, owner_kind, owner_organisation, owner_staff, owner_relative

@@ -26,7 +26,14 @@ from patients.access import emergency_reason_for, get_patient_for, viewer_for
 from patients.models import AccessLogEntry, Patient
 
 from . import selectors, services
-from .forms import AgreeForm, StartPlanForm, TickForm, owner_arguments, owner_value
+from .forms import (
+    AgreeForm,
+    StartPlanForm,
+    TickForm,
+    editable_fields,
+    owner_arguments,
+    owner_value,
+)
 from .history import Actor
 from .ics import next_step_calendar
 from .sections import (
@@ -475,9 +482,8 @@ def add_commitment(request, patient_id):
             actor=actor,
             contract=page.contract,
             expected_version=data["version"],
-            what=data["what"],
-            due_date=data["due_date"],
             **owner_arguments(data["owner"], page),
+            **editable_fields(data),
         )
 
     return _apply(request, page, NEW_COMMITMENT_FORM, write)
@@ -516,10 +522,9 @@ def change_commitment(request, patient_id, commitment_id):
             actor=actor,
             commitment=page.commitment_to_change(commitment),
             expected_version=data["version"],
-            what=data["what"],
-            due_date=data["due_date"],
             cancel=data["cancel"],
             **owner,
+            **editable_fields(data),
         )
 
     return _apply(request, page, COMMITMENT, write, commitment=commitment)

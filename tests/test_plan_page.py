@@ -13,8 +13,8 @@ from personas import version
 
 from contracts import ics, selectors, services
 from contracts.history import Actor
-from contracts.models import Event
-from contracts.plan_read import CommitmentRow
+from contracts.models import Commitment, Event
+from contracts.plan_read import COMMITMENT_FIELDS, CommitmentRow
 from patients.access import NoAccess, get_patient_for
 from patients.models import AccessLogEntry, Relative
 
@@ -420,6 +420,11 @@ def test_emergency_access_reads_the_plan_but_cannot_change_it(client, plan, card
 # --- the plan in one statement ------------------------------------------------------------
 
 
+def _row_columns(row: CommitmentRow):
+    """What a plan page's commitment row holds of the model's columns."""
+    return {f.attname: getattr(row, f.attname) for f in COMMITMENT_FIELDS}
+
+
 def _columns(instance):
     """What a model instance holds, every column it was read with."""
     loaded = instance.get_deferred_fields()
@@ -569,28 +574,23 @@ def test_the_plan_is_read_in_one_statement_part_for_part(
         ("phone", "Mottagningen", "0293-123 45", "", None, ""),
         ("phone", "Sjuksköterskan", "0293-999 99", "Vardagar", home.pk, "Hemsjukvården Tierp"),
     ]
-    # By due date, those without one last; the cancelled one is not shown.
-    row = CommitmentRow
-    assert stored.commitments == [
-        row(shopping.pk, "Handla", due, "open", "relative", None, None, daughter.pk, None, ""),
-        row(mine.pk, "Väga mig varje morgon", None, "done", "patient", None, None, None, None, ""),
-        row(
-            stockings.pk,
-            "Hjälpa till med kompressionsstrumpor",
-            None,
-            "open",
-            "staff",
-            home.pk,
-            nurse.pk,
-            None,
-            "Hemsjukvården Tierp",
-            "Nils Nurse",
-        ),
-        row(
-            call.pk, "Ringa", None, "open", "staff", home.pk, nurse.pk, None,
-            "Hemsjukvården Tierp", "Nils Nurse",
-        ),
-    ]  # fmt: skip
+    # By due date, those without one last; the cancelled one is not shown. Each row holds
+    # the model's editable columns, typed as the model has them, then the owner's names.
+    shown = [
+        (shopping, None, ""),
+        (mine, None, ""),
+        (stockings, "Hemsjukvården Tierp", "Nils Nurse"),
+        (call, "Hemsjukvården Tierp", "Nils Nurse"),
+    ]
+    assert [c.pk for c in stored.commitments] == [c.pk for c, _, _ in shown]
+    for row, (commitment, organisation_name, staff_name) in zip(
+        stored.commitments, shown, strict=True
+    ):
+        stored_row = Commitment.objects.only(*_row_columns(row)).get(pk=commitment.pk)
+        assert _row_columns(row) == _columns(stored_row)
+        assert (row.organisation_name, row.staff_name) == (organisation_name, staff_name)
+    first = stored.commitments[0]
+    assert (first.what, first.due_date, first.owner_relative_id) == ("Handla", due, daughter.pk)
     # The latest events, newest first, one more than the page shows.
     assert [_event(e) for e in stored.events] == EXPECTED_EVENTS
     latest = Event.objects.filter(contract=plan).order_by("-at", "-id").first()
