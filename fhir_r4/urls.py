@@ -3,8 +3,9 @@
 from django.urls import path, re_path
 
 from . import views as fhir
+from .queries import RESOURCE_TYPES
 
-TYPES = "|".join(fhir.RESOURCE_TYPES)
+TYPES = "|".join(RESOURCE_TYPES)
 
 urlpatterns = [
     path("metadata", fhir.Metadata.as_view(), name="fhir-metadata"),

@@ -8,16 +8,20 @@ and types as 4.0.1, so it is the closest validator the package offers. The model
 structure and types, not value sets, so the codes are checked here by hand.
 """
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from api_fixtures import Api, _fresh_rate_limits, integrations, issue_token, vc_api
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
-from personas import version
+from personas import SYSTEM, version
 
 from contracts import services
 from contracts.history import Actor
+from contracts.models import Contract
+from patients import services as patient_services
 from patients.models import AccessLogEntry
 
 pytestmark = pytest.mark.django_db
@@ -94,15 +98,106 @@ def test_metadata_is_a_capability_statement(db):
     assert {"CarePlan", "Goal", "Task", "CareTeam", "Patient", "Organization"} <= types
 
 
-def test_careplan_read_has_the_whole_contract(vc_api, plan):
+def utc(moment):
+    """A time as the CarePlan writes it: ISO 8601 in UTC, as the database gives it."""
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
+def test_careplan_read_has_the_whole_contract(vc_api, plan, doctor, network):
+    as_doctor = Actor.staff(doctor, network["vardcentral"])
+    services.set_what_matters(
+        actor=as_doctor,
+        contract=plan,
+        text=plan.what_matters,
+        goals=["Gå till affären", "Laga mat själv"],
+        expected_version=version(plan),
+    )
+    services.set_warning_signs(
+        actor=as_doctor,
+        contract=plan,
+        expected_version=version(plan),
+        signs=[("Svullna ben", "Ring vårdcentralen")],
+    )
+    plan.refresh_from_db()
     careplan = fhir_get(vc_api, f"/fhir/R4/CarePlan/{plan.pk}")
-    assert careplan["status"] == "active" and careplan["intent"] == "plan"
-    assert careplan["subject"]["reference"] == f"Patient/{plan.patient_id}"
-    assert careplan["description"] == plan.what_matters
-    assert careplan["meta"]["versionId"] == str(plan.version)
-    tasks = [a["reference"]["reference"] for a in careplan["activity"]]
-    assert len(tasks) == 4  # the next step and three commitments
+
+    goals = list(plan.goals.all())
+    (step,) = plan.next_steps.all()
+    commitments = list(plan.commitments.all())
+    contact = plan.care_contacts.get(ended_on__isnull=True)
+    assert careplan == {
+        "resourceType": "CarePlan",
+        "id": str(plan.pk),
+        "meta": {"versionId": str(plan.version), "lastUpdated": utc(plan.updated_at)},
+        "status": "active",
+        "intent": "plan",
+        "title": "Patientkontrakt",
+        "description": "Att kunna gå till affären själv.",
+        "subject": {"reference": f"Patient/{plan.patient_id}", "display": "Tolvan Tolvansson"},
+        "period": {"start": utc(plan.created_at)},
+        "created": utc(plan.created_at),
+        "careTeam": [
+            {"reference": f"CareTeam/team-{plan.patient_id}"},
+            {"reference": f"CareTeam/contact-{contact.pk}"},
+        ],
+        "goal": [
+            {"reference": f"Goal/{goals[0].pk}", "display": "Gå till affären"},
+            {"reference": f"Goal/{goals[1].pk}", "display": "Laga mat själv"},
+        ],
+        "activity": [
+            {
+                "reference": {
+                    "reference": f"Task/nextstep-{step.pk}",
+                    "display": "Följa upp vikt och andning",
+                }
+            }
+        ]
+        + [
+            {"reference": {"reference": f"Task/commitment-{c.pk}", "display": c.what}}
+            for c in commitments
+        ],
+        "note": [{"text": "Svullna ben: Ring vårdcentralen"}],
+    }
+    assert [c.what for c in commitments] == [
+        "Väga mig varje morgon",
+        "Se över medicinlistan",
+        "Hjälpa till med kompressionsstrumpor",
+    ]
+    assert careplan["created"].endswith("+00:00")
     assert AccessLogEntry.objects.filter(patient=plan.patient, action="api_read").count() == 1
+
+
+def test_careplan_read_and_search_build_the_same_careplan(vc_api, plan):
+    """One builder: the read (ContractOut JSON from SQL) and a search page (ContractOut
+    through its serializer) give the same resource, closing time included."""
+    closed = timezone.now().replace(microsecond=0)
+    Contract.objects.filter(pk=plan.pk).update(status=Contract.Status.CLOSED, closed_at=closed)
+    read = fhir_get(vc_api, f"/fhir/R4/CarePlan/{plan.pk}")
+    assert read["status"] == "completed"
+    assert read["period"] == {"start": utc(plan.created_at), "end": utc(closed)}
+    bundle = fhir_get(vc_api, "/fhir/R4/CarePlan", _id=str(plan.pk))
+    assert [e["resource"] for e in bundle["entry"]] == [read]
+
+
+def test_careplan_read_takes_three_queries(vc_api, plan, django_assert_max_num_queries):
+    with django_assert_max_num_queries(3):
+        response = vc_api.get(f"/fhir/R4/CarePlan/{plan.pk}")
+    assert response.status_code == 200
+    assert response["ETag"] == f'W/"{plan.version}"'
+    assert AccessLogEntry.objects.filter(patient=plan.patient, action="api_read").count() == 1
+
+
+def test_careplan_read_without_a_care_relationship_is_not_found_nor_logged(
+    integrations, plan, network, tolvan
+):
+    home_health = Api(issue_token(integrations["home_health"]))
+    cardiology = Api(issue_token(integrations["cardiology"]))
+    patient_services.withdraw_consent(
+        actor=Actor.patient(tolvan.user), patient=tolvan, organisation=network["home_health"]
+    )
+    for api in (home_health, cardiology):
+        fhir_get(api, f"/fhir/R4/CarePlan/{plan.pk}", expect=404)
+    assert not AccessLogEntry.objects.filter(patient=plan.patient).exists()
 
 
 def test_every_resource_the_plan_links_to_is_valid(vc_api, plan, doctor, network):
@@ -219,22 +314,107 @@ def test_careplan_search_pages_with_next_links(integrations, network, doctor):
     assert len(seen) == len(set(seen)) == 5
 
 
-def test_careplan_search_uses_a_fixed_number_of_queries(
-    integrations, network, doctor, django_assert_num_queries
-):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+def make_rich_plans(network, doctor, count):
+    """`count` plans with goals, commitments, a next step, warning signs and a fixed care
+    contact each: every part an `_include` follows."""
     from test_api_reads import make_patients
 
-    make_patients(network, doctor, 20)
+    as_doctor = Actor.staff(doctor, network["vardcentral"])
+    contracts = make_patients(network, doctor, count)
+    for contract in contracts:
+        services.set_what_matters(
+            actor=as_doctor,
+            contract=contract,
+            text="Hem",
+            goals=["Gå ut", "Laga mat"],
+            expected_version=version(contract),
+        )
+        services.set_warning_signs(
+            actor=as_doctor,
+            contract=contract,
+            expected_version=version(contract),
+            signs=[("Andfådd", "Ring")],
+        )
+        services.assign_fixed_care_contact(
+            actor=as_doctor,
+            contract=contract,
+            expected_version=version(contract),
+            staff=doctor,
+            organisation=network["vardcentral"],
+        )
+    return contracts
+
+
+@pytest.mark.parametrize(
+    "includes",
+    [
+        [],
+        ["CarePlan:patient"],
+        ["CarePlan:subject"],
+        ["CarePlan:care-team"],
+        ["CarePlan:goal"],
+        ["CarePlan:activity-reference"],
+        [
+            "CarePlan:patient",
+            "CarePlan:care-team",
+            "CarePlan:goal",
+            "CarePlan:activity-reference",
+        ],
+    ],
+)
+def test_careplan_search_uses_a_fixed_number_of_queries(
+    integrations, network, doctor, includes, django_assert_num_queries
+):
+    make_rich_plans(network, doctor, 6)
     api = Api(issue_token(integrations["vardcentral"]))
-    includes = ["CarePlan:patient", "CarePlan:care-team", "CarePlan:goal"]
     api.get("/fhir/R4/CarePlan", _count="1", _include=includes)
-    with CaptureQueriesContext(connection) as small:
-        api.get("/fhir/R4/CarePlan", _count="2", _include=includes)
-    with django_assert_num_queries(len(small.captured_queries)):
-        bundle = fhir_get(api, "/fhir/R4/CarePlan", _count="20", _include=includes)
-    assert sum(e["search"]["mode"] == "match" for e in bundle["entry"]) == 20
+    with CaptureQueriesContext(connection) as one:
+        fhir_get(api, "/fhir/R4/CarePlan", _count="1", _include=includes)
+    with django_assert_num_queries(len(one.captured_queries)):
+        bundle = fhir_get(api, "/fhir/R4/CarePlan", _count="6", _include=includes)
+    assert sum(e["search"]["mode"] == "match" for e in bundle["entry"]) == 6
+    assert len(bundle["entry"]) > 6 or not includes
+
+
+@pytest.mark.parametrize("kind", ["Goal", "Task", "CareTeam"])
+def test_searches_by_patient_use_a_fixed_number_of_queries(
+    integrations, network, doctor, nurse, kind, django_assert_num_queries
+):
+    """A patient with one of each part and one with several cost the same."""
+    small, large = make_rich_plans(network, doctor, 2)
+    as_doctor = Actor.staff(doctor, network["vardcentral"])
+    services.set_what_matters(
+        actor=as_doctor,
+        contract=large,
+        text="Hem",
+        goals=["Gå ut", "Laga mat", "Träffa vänner", "Sova bättre"],
+        expected_version=version(large),
+    )
+    for what in ("Promenera", "Ta medicinen", "Skriva dagbok"):
+        services.add_commitment(
+            actor=as_doctor,
+            contract=large,
+            expected_version=version(large),
+            what=what,
+            owner_kind="patient",
+        )
+    patient_services.add_to_care_team(
+        actor=SYSTEM, patient=large.patient, organisation=network["home_health"], consent=True
+    )
+    services.assign_fixed_care_contact(
+        actor=as_doctor,
+        contract=large,
+        expected_version=version(large),
+        staff=nurse,
+        organisation=network["home_health"],
+    )
+    api = Api(issue_token(integrations["vardcentral"]))
+    api.get(f"/fhir/R4/{kind}", patient=str(small.patient_id))
+    with CaptureQueriesContext(connection) as one_each:
+        few = fhir_get(api, f"/fhir/R4/{kind}", patient=str(small.patient_id))
+    with django_assert_num_queries(len(one_each.captured_queries)):
+        many = fhir_get(api, f"/fhir/R4/{kind}", patient=str(large.patient_id))
+    assert len(many["entry"]) > len(few["entry"])
 
 
 def test_other_organisations_cannot_read_the_careplan(integrations, plan):
