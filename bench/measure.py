@@ -42,9 +42,7 @@ PARTS = frozenset({"pages", "api", "writes", "sweep"})
 
 def require_postgres(url: str) -> None:
     if urlsplit(url).scheme not in ("postgres", "postgresql", "pgsql"):
-        raise ValueError(
-            "make bench needs PostgreSQL: set DATABASE_URL=postgres://..."
-        )
+        raise ValueError("make bench needs PostgreSQL: set DATABASE_URL=postgres://...")
 
 
 def ensure_database(url: str) -> bool:
@@ -181,7 +179,7 @@ def sample_cast(samples: int) -> Cast:
     users = []
     for contract in contracts:
         # Generated patients have no login; the bench gives its samples one (bench data,
-        # like seed_demo's bulk rows, so not through a service).
+        # like bench/data.py's bulk rows, so not through a service).
         patient = contract.patient
         if patient.user_id is None:
             user = User.objects.create(

@@ -7,8 +7,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from bench import data
 from bench import measure as bench
-from contracts import demo
 from contracts.models import Commitment, Contract, OwnerKind
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +36,7 @@ def run_bench() -> tuple[str, dict]:
 
 
 def test_bench_prints_reads_beside_the_raw_sql_floor(bench_views_on):
-    demo.seed(patients=3, commitments_min=2, commitments_max=4, log=lambda *args: None)
+    data.seed(patients=3, commitments_min=2, commitments_max=4, log=lambda *args: None)
     out = StringIO()
     call_command(
         "bench", "--here", "--no-server", "--patients", "3", "--requests", "3", "--samples", "3",
@@ -53,7 +53,7 @@ def test_bench_prints_reads_beside_the_raw_sql_floor(bench_views_on):
 
 
 def test_bench_query_counts_do_not_grow_with_the_plan(bench_views_on):
-    demo.seed(patients=3, commitments_min=1, commitments_max=1, log=lambda *args: None)
+    data.seed(patients=3, commitments_min=1, commitments_max=1, log=lambda *args: None)
     _, small = run_bench()
     # Fifty more commitments on every plan: the same pages must cost the same queries.
     Commitment.objects.bulk_create(
@@ -67,7 +67,7 @@ def test_bench_query_counts_do_not_grow_with_the_plan(bench_views_on):
 
 
 def test_bench_measures_only_what_it_is_asked(bench_views_on):
-    demo.seed(patients=3, commitments_min=2, commitments_max=4, log=lambda *args: None)
+    data.seed(patients=3, commitments_min=2, commitments_max=4, log=lambda *args: None)
     out = StringIO()
     call_command(
         "bench", "--here", "--only", "api", "--patients", "3", "--requests", "3",

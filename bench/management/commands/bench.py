@@ -11,7 +11,7 @@ import sys
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from bench import measure
+from bench import data, measure
 
 # Set in the process the command starts for itself, with the bench's environment.
 CHILD = "NARAVARD_BENCH_CHILD"
@@ -48,6 +48,8 @@ class Command(BaseCommand):
 
         if not 1 <= options["patients"] <= 1_000_000:
             raise CommandError("--patients must be between 1 and 1,000,000.")
+        if not 0 <= options["commitments_min"] <= options["commitments_max"]:
+            raise CommandError("Need 0 <= --commitments-min <= --commitments-max.")
         only = {part.strip() for part in options["only"].split(",") if part.strip()}
         if not only or only - measure.PARTS:
             raise CommandError(f"--only takes some of: {', '.join(sorted(measure.PARTS))}.")
@@ -58,12 +60,11 @@ class Command(BaseCommand):
         from patients.models import Patient
 
         if Patient.objects.count() < options["patients"]:
-            call_command(
-                "seed_demo",
+            data.seed(
                 patients=options["patients"],
                 commitments_min=options["commitments_min"],
                 commitments_max=options["commitments_max"],
-                stdout=self.stdout,
+                log=self.stdout.write,
             )
         # A running installation has swept its plans up to now (bench.catch_up), with
         # statistics to plan by.
