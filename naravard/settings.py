@@ -190,7 +190,7 @@ NARAVARD_LOGIN_RATE_LIMITS = {
 }
 # How long a stated emergency reason (nödåtkomst) opens one patient's plan.
 NARAVARD_EMERGENCY_ACCESS_SECONDS = int(os.environ.get("EMERGENCY_ACCESS_SECONDS", "3600"))
-# Raw-SQL floor views for `manage.py bench` (naravard/bench_urls.py); never in production.
+# Raw-SQL floor views for `manage.py bench` (bench/urls.py); never in production.
 NARAVARD_BENCH_VIEWS = env_bool("NARAVARD_BENCH_VIEWS", False)
 
 # --- Mail and SMS -----------------------------------------------------------

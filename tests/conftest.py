@@ -23,7 +23,8 @@ def _reload_settings() -> None:
 
     pytest-django imports the settings and sets Django up in its
     `pytest_load_initial_conftests` hook, before pytest imports this file, so the
-    variables set above would otherwise come too late (the run would use the settings' default URLs).
+    variables set above would otherwise come too late (the run would use the settings'
+    default URLs).
     """
     from django.conf import settings
     from django.db import connections

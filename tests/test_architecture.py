@@ -123,3 +123,30 @@ def test_a_restatement_is_found_in_any_of_its_forms(source):
 )
 def test_one_side_alone_is_not_the_rule(source):
     assert not restates_the_rule(source)
+
+
+def imports_of(source: str) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_production_code_never_imports_the_bench():
+    """The benchmark's data generator and floor views are bench's alone: nothing that
+    runs in production depends on them."""
+    found = [
+        name
+        for name, path in modules()
+        if not name.startswith("bench/")
+        and any(m == "bench" or m.startswith("bench.") for m in imports_of(path.read_text()))
+    ]
+    assert found == []
+
+
+def test_an_import_of_the_bench_is_found():
+    assert imports_of("from bench.data import seed") == {"bench.data"}
+    assert imports_of("import bench.measure as m") == {"bench.measure"}
