@@ -101,7 +101,7 @@ class CommitmentUpdate(OwnerFields):
 
     owner_kind = serializers.ChoiceField(choices=OwnerKind.choices, required=False)
     what = StrictCharField(max_length=1000, required=False)
-    due_date = DateField(required=False)
+    due_date = DateField(required=False, allow_null=True)
     status = serializers.ChoiceField(choices=Commitment.Status.choices, required=False)
 
     def validate(self, attrs):
