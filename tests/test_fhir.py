@@ -22,6 +22,7 @@ from contracts import services
 from contracts.history import Actor
 from contracts.models import Contract
 from patients import services as patient_services
+from patients.access import patients_visible_to_organisation
 from patients.models import AccessLogEntry
 
 pytestmark = pytest.mark.django_db
@@ -190,6 +191,9 @@ def test_careplan_read_takes_three_queries(vc_api, plan, django_assert_max_num_q
 def test_careplan_read_without_a_care_relationship_is_not_found_nor_logged(
     integrations, plan, network, tolvan
 ):
+    """Home health care had consent until Tolvan withdrew it; cardiology never did."""
+    visible = patients_visible_to_organisation(network["home_health"])
+    assert visible.filter(pk=tolvan.pk).exists()
     home_health = Api(issue_token(integrations["home_health"]))
     cardiology = Api(issue_token(integrations["cardiology"]))
     patient_services.withdraw_consent(
