@@ -58,10 +58,6 @@ WRITE_ERRORS = {
 # --- what an organisation may see ----------------------------------------------------
 
 
-def visible_contracts(organisation):
-    return Contract.objects.visible_to_organisation(organisation)
-
-
 def _part_querysets():
     return {
         "goals": Goal.objects.all(),
@@ -96,7 +92,7 @@ def contracts_out(contracts) -> list[dict]:
 
 def get_contract(organisation, pk) -> Contract:
     """The contract if its patient is visible to the organisation, else 404."""
-    contract = visible_contracts(organisation).filter(pk=pk).first()
+    contract = Contract.objects.visible_to_organisation(organisation).filter(pk=pk).first()
     if contract is None:
         raise exceptions.NotFound()
     return contract
@@ -193,7 +189,7 @@ class ContractList(ReadView):
     )
     def get(self, request):
         params = self.valid_params(s.ContractListParams)
-        contracts = visible_contracts(self.integrator.organisation)
+        contracts = Contract.objects.visible_to_organisation(self.integrator.organisation)
         if "updated_since" in params:
             contracts = contracts.filter(updated_at__gte=params["updated_since"])
         if "patient" in params:
@@ -294,11 +290,6 @@ def _owner(data, contract):
     }
 
 
-def _editable(data):
-    """The plain fields of a commitment (Commitment.EDITABLE) the body sends."""
-    return {name: data[name] for name in Commitment.EDITABLE if name in data}
-
-
 class ContractCommitments(WriteView):
     """Who does what (vem gör vad): add a commitment to the plan."""
 
@@ -316,7 +307,7 @@ class ContractCommitments(WriteView):
                 contract=contract,
                 expected_version=version,
                 **_owner(data, contract),
-                **_editable(data),
+                **Commitment.editable_in(data),
             )
             response = self.answer(contract.pk, commitment, s.CommitmentOut, status=201)
         response["Location"] = f"/api/v1/commitments/{commitment.pk}/"
@@ -325,7 +316,9 @@ class ContractCommitments(WriteView):
 
 def get_commitment(organisation, pk) -> Commitment:
     commitment = (
-        Commitment.objects.filter(pk=pk, contract__in=visible_contracts(organisation))
+        Commitment.objects.filter(
+            pk=pk, contract__in=Contract.objects.visible_to_organisation(organisation)
+        )
         .select_related("contract", "owner_organisation", "owner_staff", "owner_relative")
         .first()
     )
@@ -353,7 +346,7 @@ class CommitmentDetail(WriteView):
         version, data = self.prepare(contract, s.CommitmentUpdate)
         actor = self.integrator.actor
         with transaction.atomic():
-            changes = _editable(data)
+            changes = Commitment.editable_in(data)
             if "owner_kind" in data:
                 changes.update(_owner(data, contract))
             cancel = data.get("status") == Commitment.Status.CANCELLED
@@ -412,7 +405,9 @@ class ContractNextSteps(WriteView):
 
 def get_next_step(organisation, pk) -> NextStep:
     step = (
-        NextStep.objects.filter(pk=pk, contract__in=visible_contracts(organisation))
+        NextStep.objects.filter(
+            pk=pk, contract__in=Contract.objects.visible_to_organisation(organisation)
+        )
         .select_related("contract", "organisation", "staff")
         .first()
     )

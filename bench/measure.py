@@ -157,7 +157,6 @@ def sample_cast(samples: int) -> Cast:
     from actors.api_clients import create_api_client
     from actors.models import ApiClient, Membership, User
     from contracts.models import Contract
-    from patients.access import patients_visible_to_organisation
     from patients.models import Patient
 
     # The first district nurse of the generated patients, and her unit (the vårdcentral).
@@ -171,7 +170,7 @@ def sample_cast(samples: int) -> Cast:
     nurse, organisation = membership.user, membership.organisation
     contracts = list(
         Contract.objects.open()
-        .filter(patient__in=patients_visible_to_organisation(organisation))
+        .visible_to_organisation(organisation)
         .annotate(shuffle=functions.MD5(functions.Cast("id", CharField())))
         .order_by("shuffle")
         .select_related("patient")[:samples]

@@ -309,12 +309,6 @@ class CommitmentEditForm(CommitmentForm):
         return cls(data, owner_choices=owner_choices(page), initial=initial, **kwargs)
 
 
-def editable_fields(data: dict) -> dict:
-    """The plain fields of a commitment (Commitment.EDITABLE) from a commitment form's
-    cleaned data, as the services take them. Every one is a field of CommitmentForm."""
-    return {name: data[name] for name in Commitment.EDITABLE}
-
-
 # --- owner picker values ---------------------------------------------------------
 # One select for the owner: "patient", "relative:<id>", "organisation:<id>",
 # "staff:<organisation id>:<user id>". The view turns a value back into objects

@@ -300,6 +300,11 @@ class Commitment(models.Model):
     # event's before and after. The owner and the status have use cases of their own.
     EDITABLE = ("what", "due_date")
 
+    @classmethod
+    def editable_in(cls, data) -> dict:
+        """The EDITABLE fields that data (a form's cleaned data, an API body) sets."""
+        return {name: data[name] for name in cls.EDITABLE if name in data}
+
     objects = CommitmentQuerySet.as_manager()
 
     class Meta:

@@ -85,8 +85,8 @@ class StoredPlan:
     # The latest events, one more than the page shows; the changes since agreed.
     events: list[Event] = field(default_factory=list)
     changes: list[Event] = field(default_factory=list)
-    # Organisations and staff named in those events' payloads, by id (None: not read).
-    names: tuple[dict, dict] | None = None
+    # Organisations and staff named in those events' payloads, by id.
+    names: tuple[dict, dict] = field(default_factory=lambda: ({}, {}))
 
 
 # --- the plan in one statement ---------------------------------------------------------

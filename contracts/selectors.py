@@ -123,11 +123,8 @@ def plan_page(patient: Patient, viewer, *, user=None) -> PlanPage:
     history = stored.events[:HISTORY_ON_PAGE]
     page.more_history = len(stored.events) > HISTORY_ON_PAGE
     describe = EventWording(patient, viewer, user, relatives=page.relatives)
-    if stored.names is None:
-        # Names for both lists in one batch: at most two queries, however long the plan.
-        describe.load_names(history + stored.changes)
-    else:
-        describe.organisations, describe.staff = stored.names
+    # The plan read brought the names both lists mention, in the same statement.
+    describe.organisations, describe.staff = stored.names
     page.history = describe.sentences(history)
     page.changes = describe.sentences(stored.changes)
     return page

@@ -30,12 +30,12 @@ from .forms import (
     AgreeForm,
     StartPlanForm,
     TickForm,
-    editable_fields,
     owner_arguments,
     owner_value,
 )
 from .history import Actor
 from .ics import next_step_calendar
+from .models import Commitment
 from .sections import (
     BY_EDIT,
     CHANGES,
@@ -483,7 +483,7 @@ def add_commitment(request, patient_id):
             contract=page.contract,
             expected_version=data["version"],
             **owner_arguments(data["owner"], page),
-            **editable_fields(data),
+            **Commitment.editable_in(data),
         )
 
     return _apply(request, page, NEW_COMMITMENT_FORM, write)
@@ -524,7 +524,7 @@ def change_commitment(request, patient_id, commitment_id):
             expected_version=data["version"],
             cancel=data["cancel"],
             **owner,
-            **editable_fields(data),
+            **Commitment.editable_in(data),
         )
 
     return _apply(request, page, COMMITMENT, write, commitment=commitment)

@@ -35,7 +35,6 @@ from .models import Admission, DischargeNotice, SipMeeting
 PER_PAGE = 25
 # Plans due for review within this many days are listed ahead of time.
 REVIEW_HORIZON_DAYS = 14
-# Staff roles that can be someone's fixed care contact (administrators cannot).
 
 
 @dataclass

@@ -131,13 +131,13 @@ class Found:
     logged: bool = False
 
 
-def visible_contracts(organisation):
-    return Contract.objects.visible_to_organisation(organisation)
-
-
 def fhir_contracts(organisation):
     """Contracts the organisation may see, with everything the CarePlan and its Tasks show."""
-    return visible_contracts(organisation).select_related("patient").with_parts()
+    return (
+        Contract.objects.visible_to_organisation(organisation)
+        .select_related("patient")
+        .with_parts()
+    )
 
 
 def careplan_of(contract: Contract) -> dict:
@@ -345,7 +345,13 @@ def read_patient(organisation, client_name, resource_id):
 def read_goal(organisation, client_name, resource_id):
     pk = number(resource_id)
     goals = Goal.objects.select_related("contract__patient")
-    goal = goals.filter(pk=pk, contract__in=visible_contracts(organisation)).first() if pk else None
+    goal = (
+        goals.filter(
+            pk=pk, contract__in=Contract.objects.visible_to_organisation(organisation)
+        ).first()
+        if pk
+        else None
+    )
     if goal is None:
         return None
     patient = goal.contract.patient
@@ -354,7 +360,7 @@ def read_goal(organisation, client_name, resource_id):
 
 def read_task(organisation, client_name, resource_id):
     """A next step ("nextstep-N") or a commitment ("commitment-N") of a visible plan."""
-    visible = visible_contracts(organisation)
+    visible = Contract.objects.visible_to_organisation(organisation)
     if pk := number(resource_id, "nextstep"):
         steps = NextStep.objects.select_related("contract__patient", "organisation", "staff")
         task, build = steps.filter(pk=pk, contract__in=visible).first(), step_task
