@@ -15,15 +15,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import BaseBackend, ModelBackend
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
-from .models import LoginCode
+from .models import LoginAttemptCount, LoginCode
 
 log = logging.getLogger(__name__)
 
@@ -146,17 +145,31 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+# One statement counts an attempt: a new key, or a key whose window has ended, starts
+# again at 1. Two requests at once both count (the row lock orders them).
+_COUNT_ATTEMPT = """
+INSERT INTO actors_loginattemptcount AS c (key, count, window_ends)
+VALUES (%(key)s, 1, now() + make_interval(secs => %(window)s))
+ON CONFLICT (key) DO UPDATE SET
+    count = CASE WHEN c.window_ends <= now() THEN 1 ELSE c.count + 1 END,
+    window_ends = CASE WHEN c.window_ends <= now() THEN excluded.window_ends
+                  ELSE c.window_ends END
+RETURNING count
+"""
+
+
 def _hit(key: str, limit: int, window: int) -> bool:
     """Count one attempt; True while the count is within the limit (fixed window)."""
-    try:
-        cache.add(key, 0, timeout=window)
-        count = cache.incr(key)
-    except Exception:  # noqa: BLE001
-        # With the cache (Redis) down, people must still be able to log in; the
-        # code's own five-try limit still holds.
-        log.warning("login rate limit unavailable: cache error", exc_info=True)
-        return True
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNT_ATTEMPT, {"key": key, "window": window})
+        (count,) = cursor.fetchone()
     return count <= limit
+
+
+def forget_ended_windows() -> int:
+    """Delete the counts of windows that have ended (a beat task): they count nothing."""
+    deleted, _kinds = LoginAttemptCount.objects.filter(window_ends__lt=timezone.now()).delete()
+    return deleted
 
 
 def check_rate_limit(request, kind: str, email: str = "") -> None:
@@ -169,7 +182,7 @@ def check_rate_limit(request, kind: str, email: str = "") -> None:
     if request is not None:
         ok = _hit(f"login:{kind}:ip:{client_ip(request)}", limits["per_ip"], window)
     if email:
-        # Hash the address so that no e-mail addresses sit in the cache in clear text.
+        # Hash the address so that no e-mail addresses are stored in clear text here.
         digest = salted_hmac("naravard.login-limit", normalise_email(email)).hexdigest()
         ok = _hit(f"login:{kind}:email:{digest}", limits["per_email"], window) and ok
     if not ok:

@@ -286,3 +286,23 @@ class LoginCode(models.Model):
 
     def __str__(self):
         return f"{self.user} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class LoginAttemptCount(models.Model):
+    """Login attempts counted in one fixed window, for one address or one e-mail (hashed)
+    and one kind of attempt (actors.auth.check_rate_limit).
+
+    Kept in PostgreSQL, not in the cache: a limit that switched off whenever Redis was
+    slow or down would be open exactly when someone takes Redis down."""
+
+    key = models.CharField(_("key"), max_length=120, primary_key=True)
+    count = models.PositiveIntegerField(_("attempts"))
+    window_ends = models.DateTimeField(_("window ends"))
+
+    class Meta:
+        verbose_name = _("login attempt count")
+        verbose_name_plural = _("login attempt counts")
+        indexes = [models.Index(fields=["window_ends"], name="loginattempt_window_ends")]
+
+    def __str__(self):
+        return f"{self.key}: {self.count}"

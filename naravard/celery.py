@@ -30,6 +30,11 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    "forget-login-attempt-counts": {
+        "task": "actors.tasks.forget_login_attempt_counts",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
 }
 
 
