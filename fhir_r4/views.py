@@ -33,7 +33,19 @@ ISSUE_CODES = {
     406: "not-supported",
     415: "not-supported",
     429: "throttled",
+    503: "transient",
 }
+
+
+def outcome(problem) -> dict:
+    """A problem (naravard.problems) as an OperationOutcome."""
+    code = ISSUE_CODES.get(problem.status, "processing")
+    issues = [
+        {"severity": "error", "code": code, "diagnostics": m, "expression": [name]}
+        for name, messages in problem.errors.items()
+        for m in messages
+    ] or [{"severity": "error", "code": code, "diagnostics": problem.detail or problem.title}]
+    return {"resourceType": "OperationOutcome", "issue": issues}
 
 
 def operation_outcome_handler(exc, context):
@@ -42,14 +54,8 @@ def operation_outcome_handler(exc, context):
     if problem is None:
         return None
     set_rollback()
-    code = ISSUE_CODES.get(problem.status, "processing")
-    issues = [
-        {"severity": "error", "code": code, "diagnostics": m, "expression": [name]}
-        for name, messages in problem.errors.items()
-        for m in messages
-    ] or [{"severity": "error", "code": code, "diagnostics": problem.detail or problem.title}]
     return Response(
-        {"resourceType": "OperationOutcome", "issue": issues},
+        outcome(problem),
         status=problem.status,
         headers=problem.headers,
         content_type="application/fhir+json",

@@ -1,15 +1,17 @@
 """Database helpers shared by the apps and their migrations."""
 
 import re
+from contextlib import contextmanager
 
 import psycopg
 from django.contrib.postgres.operations import (  # noqa: F401 - the migrations import them here
     AddIndexConcurrently,
     RemoveIndexConcurrently,
 )
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import BigIntegerField, Func
+from psycopg.pq import TransactionStatus
 
 APPEND_ONLY_FUNCTION = """
 CREATE OR REPLACE FUNCTION naravard_refuse_change() RETURNS trigger AS $$
@@ -36,6 +38,44 @@ def append_only_trigger(table: str):
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
 
     return forwards, backwards
+
+
+@contextmanager
+def session_settings(using: str = DEFAULT_DB_ALIAS, **values):
+    """Run the work inside with PostgreSQL settings other than a web request's, each put
+    back as it was afterwards: `session_settings(statement_timeout="15min", jit="off")`.
+
+    The connection's defaults are for web requests (settings.py: every wait bounded in
+    seconds); work that may rightly take longer (the sweeps, migrations, bulk data) says
+    so here, where it runs. Set for the session, so that it also holds across the
+    transactions a non-atomic migration commits; a rollback of the transaction that set
+    them puts them back by itself."""
+    db = connections[using]
+    names = list(values)
+    # One statement to set them all, one to put them back.
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT " + ", ".join("current_setting(%s), set_config(%s, %s, false)" for _ in names),
+            [arg for name in names for arg in (name, name, str(values[name]))],
+        )
+        before = cursor.fetchone()[0::2]
+    try:
+        yield
+    finally:
+        # A statement that failed inside a transaction leaves it unusable until rolled
+        # back, and the rollback undoes the settings too.
+        raw = db.connection
+        usable = raw is not None and not raw.closed
+        if usable and raw.info.transaction_status != TransactionStatus.INERROR:
+            with db.cursor() as cursor:
+                cursor.execute(
+                    "SELECT " + ", ".join("set_config(%s, %s, false)" for _ in names),
+                    [
+                        arg
+                        for name, value in zip(names, before, strict=True)
+                        for arg in (name, value)
+                    ],
+                )
 
 
 class CurrentTxid(Func):

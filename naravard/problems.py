@@ -10,6 +10,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from naravard import faults
 from naravard.integrator import BodyTooLarge, contract_etag
 
 
@@ -76,6 +77,15 @@ def to_problem(exc) -> Problem | None:
     """The problem to answer `exc` with, or None for an unexpected error (a 500)."""
     from contracts.services import StaleVersion
 
+    fault = faults.classify(exc)
+    if fault is not None:
+        return Problem(
+            fault.status,
+            str(fault.title),
+            str(fault.detail),
+            code=fault.code,
+            headers={"Retry-After": str(fault.retry_after)},
+        )
     titles = _titles()
     if isinstance(exc, StaleVersion):
         contract = exc.contract

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "coordination",
     "reminders",
     "bench",
+    # The project's own commands (migrate with its waits) and checks.
+    "naravard",
 ]
 
 MIDDLEWARE = [
@@ -121,11 +123,23 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 # never prepare, so neither setting below touches any other query. Off with
 # DB_PREPARED_STATEMENTS=0 for a pooler that cannot keep them (PgBouncer in transaction
 # mode before 1.21).
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+_session = {
+    # Every wait is bounded. A web request gives up on a row another transaction holds
+    # after DB_LOCK_TIMEOUT and on any statement after DB_STATEMENT_TIMEOUT, and answers
+    # 503 with Retry-After (naravard.faults); PostgreSQL ends a session left idle inside
+    # a transaction, which would otherwise hold its locks and the change feed's cut.
+    # Work that may take longer says so where it runs (naravard.dbutil.session_settings:
+    # the sweeps, migrations, the bench and the demo's bulk data).
+    "statement_timeout": os.environ.get("DB_STATEMENT_TIMEOUT", "10s"),
+    "lock_timeout": os.environ.get("DB_LOCK_TIMEOUT", "3s"),
+    "idle_in_transaction_session_timeout": os.environ.get("DB_IDLE_IN_TRANSACTION_TIMEOUT", "60s"),
+}
 if env_bool("DB_PREPARED_STATEMENTS", True):
-    _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options.setdefault("prepare_threshold", 5)
     # A plan for any values: PostgreSQL would otherwise keep re-planning them per call.
-    _options.setdefault("options", "-c plan_cache_mode=force_generic_plan")
+    _session["plan_cache_mode"] = "force_generic_plan"
+_options.setdefault("options", " ".join(f"-c {name}={value}" for name, value in _session.items()))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "actors.User"
 
@@ -138,8 +152,17 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Redis: the Celery broker, and the cache that holds rate limits and short-lived state.
 REDIS_URL = os.environ.get("REDIS_URL", localservices.LOCAL_REDIS_URL)
-# Short socket timeouts: with Redis down, a request must not hang on it.
-_REDIS_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# Every wait on Redis is bounded in a few hundred milliseconds, so that a slow or hung
+# Redis costs a request at most that, and each use has its answer when Redis fails:
+# - the cache (the API's rate limits, naravard.oauth): the request goes on unthrottled,
+#   and the failure is logged;
+# - the login limits are not in Redis at all (PostgreSQL, actors.auth), so they never open;
+# - the broker: publishing a task gives up (reminders.wake logs it); the work it would
+#   wake is in the database, and beat's next tick finds it. /ready/ reports Redis down.
+_REDIS_TIMEOUTS = {
+    "socket_connect_timeout": float(os.environ.get("REDIS_CONNECT_TIMEOUT", "0.3")),
+    "socket_timeout": float(os.environ.get("REDIS_TIMEOUT", "0.5")),
+}
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -216,6 +239,14 @@ OUTBOX_BATCH_SIZE = int(os.environ.get("OUTBOX_BATCH_SIZE", "20"))
 SWEEP_LATE_BATCH = int(os.environ.get("SWEEP_LATE_BATCH", "50000"))
 if SWEEP_LATE_BATCH < 1:
     raise ImproperlyConfigured("SWEEP_LATE_BATCH must be at least 1.")
+# A sweep's statements cover every plan: they may run longer than a web request's, and
+# wait longer for a row a writer holds, than the connection's defaults allow.
+SWEEP_STATEMENT_TIMEOUT = os.environ.get("SWEEP_STATEMENT_TIMEOUT", "15min")
+SWEEP_LOCK_TIMEOUT = os.environ.get("SWEEP_LOCK_TIMEOUT", "30s")
+# Migrations: no statement limit (an index over the access log takes what it takes), but
+# a bounded wait for their locks, so that a migration stuck behind a long transaction
+# fails and is run again instead of holding every request queued behind its lock.
+MIGRATION_LOCK_TIMEOUT = os.environ.get("MIGRATION_LOCK_TIMEOUT", "1min")
 
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
@@ -229,7 +260,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Publishing gives up fast when the broker is down (reminders.wake.enqueue logs it);
 # due work lives in the database and the next beat tick picks it up.
-CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_TIMEOUT = _REDIS_TIMEOUTS["socket_connect_timeout"]
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
     "interval_start": 0,

@@ -7,9 +7,12 @@ from actors.views import PasswordLoginView
 from . import views
 from .oauth import oauth_urls
 
+handler500 = "naravard.views.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),
+    path("ready/", views.ready, name="ready"),
     path("login/", PasswordLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

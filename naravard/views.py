@@ -1,10 +1,20 @@
+import logging
+import sys
+
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.db import connection
-from django.http import JsonResponse
+from django.db.migrations.executor import MigrationExecutor
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 
 from actors.models import Membership
+from naravard import faults
+from naravard.celery import app as celery_app
 from patients.models import Patient, Relative
 
 
@@ -27,8 +37,90 @@ def home(request):
     return render(request, "home.html", {"relatives": relatives})
 
 
+log = logging.getLogger(__name__)
+
+
+# --- errors the site answers itself -----------------------------------------------------
+
+
+def server_error(request):
+    """handler500: what could not be answered. When the cause is the database's state
+    (down, busy, too slow; naravard.faults) the answer is 503 with Retry-After, in the
+    form the door speaks: a problem for the REST API, an OperationOutcome for FHIR, a
+    message for an htmx request, a page for people. Anything else stays a 500.
+
+    Django calls this while the exception is being handled, so sys.exc_info() holds it;
+    nothing here touches the database."""
+    exc = sys.exc_info()[1]
+    fault = faults.classify(exc)
+    if fault is None:
+        return defaults.server_error(request)
+    headers = {"Retry-After": str(fault.retry_after)}
+    if request.path.startswith(("/api/", "/fhir/")):
+        from fhir_r4.views import outcome
+        from naravard.problems import to_problem
+
+        problem = to_problem(exc)
+        if request.path.startswith("/fhir/"):
+            body, content_type = outcome(problem), "application/fhir+json"
+        else:
+            body, content_type = problem.as_json(request.path), "application/problem+json"
+        return JsonResponse(body, status=fault.status, headers=headers, content_type=content_type)
+    if request.headers.get("HX-Request") == "true":
+        # Into the page's alert region (base.html), whatever the request was to replace.
+        headers |= {"HX-Retarget": "#site-alert", "HX-Reswap": "innerHTML"}
+        html = loader.render_to_string("503.html#alert", {"fault": fault})
+    else:
+        html = loader.render_to_string("503.html", {"fault": fault, "again": _again(request)})
+    return HttpResponse(html, status=fault.status, headers=headers)
+
+
+def _again(request) -> str:
+    """Where "Try again" leads: the page itself, or for a form the page it was sent from."""
+    if request.method in ("GET", "HEAD"):
+        return request.get_full_path()
+    referer = request.headers.get("Referer", "")
+    if url_has_allowed_host_and_scheme(referer, {request.get_host()}, request.is_secure()):
+        return referer
+    return "/"
+
+
+# --- for load balancers and orchestrators -----------------------------------------------
+
+
 def health(request):
-    """For load balancers: the process is up and reaches its database."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """Alive: the process answers requests. Touches nothing else, so that a database
+    outage does not get every web process restarted (that is /ready/'s business)."""
     return JsonResponse({"status": "ok"})
+
+
+def ready(request):
+    """Ready for traffic: the database answers and has every migration applied, and the
+    broker (Redis) answers. 503 with Retry-After and the failing checks otherwise."""
+    checks = {"database": "ok", "migrations": "ok", "cache": "ok", "broker": "ok"}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            checks["migrations"] = "pending"
+    except Exception:  # noqa: BLE001 - any failure means not ready, and is logged
+        log.warning("readiness: database check failed", exc_info=True)
+        checks["database"] = checks["migrations"] = "unavailable"
+    try:
+        cache.get("naravard:ready")
+    except Exception:  # noqa: BLE001
+        log.warning("readiness: cache check failed", exc_info=True)
+        checks["cache"] = "unavailable"
+    try:
+        with celery_app.connection_for_write() as broker:
+            broker.default_channel.client.ping()
+    except Exception:  # noqa: BLE001
+        log.warning("readiness: broker check failed", exc_info=True)
+        checks["broker"] = "unavailable"
+    ok = all(value == "ok" for value in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks},
+        status=200 if ok else 503,
+        headers={} if ok else {"Retry-After": "30"},
+    )

@@ -48,9 +48,9 @@ from time import perf_counter
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
-from psycopg.pq import TransactionStatus
 
 from contracts import days
+from naravard.dbutil import session_settings
 from patients.access import care_relationships_sql, relatives_with_access_sql
 from patients.models import SupportProfile
 
@@ -548,9 +548,9 @@ RULES = [
 # The rules' statements are index lookups and small joins, but their estimated cost
 # (guesses of thousands of rows where there are none) crosses PostgreSQL's JIT
 # threshold, and compiling them took longer than running them: 0.1-0.9 s a statement
-# at 100 000 plans. JIT is off while the sweep runs, and put back as it was.
-JIT_OFF = "SELECT current_setting('jit'), set_config('jit', 'off', false)"
-JIT_BACK = "SELECT set_config('jit', %s, false)"
+# at 100 000 plans. JIT is off while the sweep runs. A rule's statement covers every
+# plan and may take longer than a web request may (SWEEP_STATEMENT_TIMEOUT), and may
+# wait a little longer for a row a writer holds (SWEEP_LOCK_TIMEOUT).
 
 
 def run_all(
@@ -558,26 +558,24 @@ def run_all(
     only: Iterable[str] | None = None,
     on_rule: Callable[[str, float], None] | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Run every rule once (or those named in `only`), one statement each, and two to
-    set JIT aside; returns what each rule made. `on_rule(name, seconds)` hears how long
-    each took (make bench)."""
+    """Run every rule once (or those named in `only`), one statement each; returns what
+    each rule made. `on_rule(name, seconds)` hears how long each took (make bench)."""
     now = now or timezone.now()
     rules = RULES if only is None else [rule for rule in RULES if rule.__name__ in only]
     made = {}
-    with connection.cursor() as cursor:
-        cursor.execute(JIT_OFF)
-        jit = cursor.fetchone()[0]
-        try:
-            for sweep in rules:
-                started = perf_counter()
-                made[sweep.__name__] = dict(sweep(cursor, now))
-                if on_rule:
-                    on_rule(sweep.__name__, perf_counter() - started)
-        finally:
-            # A statement that failed inside a transaction leaves it unusable; rolling
-            # it back puts JIT back by itself.
-            if connection.connection.info.transaction_status != TransactionStatus.INERROR:
-                cursor.execute(JIT_BACK, [jit])
+    with (
+        session_settings(
+            jit="off",
+            statement_timeout=settings.SWEEP_STATEMENT_TIMEOUT,
+            lock_timeout=settings.SWEEP_LOCK_TIMEOUT,
+        ),
+        connection.cursor() as cursor,
+    ):
+        for sweep in rules:
+            started = perf_counter()
+            made[sweep.__name__] = dict(sweep(cursor, now))
+            if on_rule:
+                on_rule(sweep.__name__, perf_counter() - started)
     return made
 
 

@@ -792,7 +792,8 @@ def test_sweeps_run_one_statement_per_rule_whatever_the_number_of_plans(
     make_plans(45, 5, network, doctor)
     many, made_many = count_sweep_queries(T0 + timedelta(days=1))
 
-    # One statement per rule, and two around them that set JIT aside and back.
+    # One statement per rule, and two around them that set the session's settings (JIT,
+    # timeouts) aside and back.
     assert few == many == len(sweeps.RULES) + 2
     assert made_few["next_step_reminders"]["notifications"] == 5
     assert made_few["commitments_due_tomorrow"]["notifications"] == 5
@@ -815,6 +816,22 @@ def test_sweep_puts_jit_back_as_it_was():
         sweeps.run_all(now=T0)
         cursor.execute("SHOW jit")
         assert cursor.fetchone() == ("on",)
+
+
+def limits():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')"
+        )
+        return cursor.fetchone()
+
+
+def test_a_sweep_may_run_longer_than_a_web_request_and_puts_the_limits_back(settings):
+    during = []
+    sweeps.run_all(now=T0, on_rule=lambda name, seconds: during.append(limits()))
+    # The connection's limits are a web request's (settings.py); a sweep's are longer.
+    assert set(during) == {(settings.SWEEP_STATEMENT_TIMEOUT, settings.SWEEP_LOCK_TIMEOUT)}
+    assert limits() == ("10s", "3s")
 
 
 class Statements:

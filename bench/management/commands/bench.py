@@ -57,26 +57,29 @@ class Command(BaseCommand):
             only.discard("writes")
         if not options["here"]:
             call_command("migrate", verbosity=0)
+        from naravard.dbutil import session_settings
         from patients.models import Patient
 
-        if Patient.objects.count() < options["patients"]:
-            data.seed(
-                patients=options["patients"],
-                commitments_min=options["commitments_min"],
-                commitments_max=options["commitments_max"],
-                log=self.stdout.write,
-            )
-        # A running installation has swept its plans up to now (bench.catch_up), with
-        # statistics to plan by.
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-        caught_up = measure.catch_up()
-        # Bulk-loaded rows have no planner statistics until autovacuum gets to them, and
-        # each bench run's rolled-back sweep leaves dead rows behind (where autovacuum is
-        # off, for good); production has both taken care of, so the bench measures so.
-        # (VACUUM cannot run inside a transaction: --here in the tests is in one.)
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE")
+        # Making and analysing up to a million plans takes longer than a web request may.
+        with session_settings(statement_timeout=0):
+            if Patient.objects.count() < options["patients"]:
+                data.seed(
+                    patients=options["patients"],
+                    commitments_min=options["commitments_min"],
+                    commitments_max=options["commitments_max"],
+                    log=self.stdout.write,
+                )
+            # A running installation has swept its plans up to now (bench.catch_up), with
+            # statistics to plan by.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+            caught_up = measure.catch_up()
+            # Bulk-loaded rows have no planner statistics until autovacuum gets to them, and
+            # each bench run's rolled-back sweep leaves dead rows behind (where autovacuum is
+            # off, for good); production has both taken care of, so the bench measures so.
+            # (VACUUM cannot run inside a transaction: --here in the tests is in one.)
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE")
         measure.run(
             requests=options["requests"],
             samples=options["samples"],
