@@ -140,9 +140,15 @@ def claim(now: datetime, batch_size: int) -> tuple[uuid.UUID, list[Notification]
 def deliver(notification: Notification, token: uuid.UUID) -> str:
     """Deliver one claimed notification and record the result. Returns the new status."""
     try:
-        message = messages.render(notification, timezone.now())
+        now = timezone.now()
+        message = messages.render(notification, now)
         if message is None:
             return _finish(notification, token, Status.CANCELLED, "Not sent: no longer needed.")
+        # The channel is decided now (the patient may have switched since the row was
+        # queued), and so are the quiet hours for it.
+        morning = days.sms_allowed_from(now)
+        if message.channel == Notification.Channel.SMS and morning > now:
+            return _wait_for_morning(notification, token, morning)
         _hand_over(notification, message)
     except Exception as exc:
         # The error names the failure only; texts and addresses stay out of the log.
@@ -219,6 +225,19 @@ def _record_failure(notification, token, exc) -> str:
         notification=notification, attempt=notification.attempts, at=now, ok=False, error=error
     )
     return status
+
+
+def _wait_for_morning(notification, token, morning: datetime) -> str:
+    """Back to waiting, as a text message, until the quiet hours end; not an attempt."""
+    _mine(notification, token).update(
+        status=Status.PENDING,
+        channel=Notification.Channel.SMS,
+        next_attempt_at=morning,
+        attempts=F("attempts") - 1,
+        lease_until=None,
+        lease_token=None,
+    )
+    return Status.PENDING
 
 
 def _finish(notification, token, status, reason) -> str:

@@ -206,6 +206,24 @@ def test_email_is_not_held_by_quiet_hours(reminder, clock):
     assert len(mail.outbox) == 1
 
 
+def test_a_patient_who_switched_to_text_messages_is_not_texted_in_quiet_hours(reminder, sms, clock):
+    # Queued as e-mail; by the time it is sent, at 23:00, the patient wants text messages.
+    Notification.objects.filter(pk=reminder.pk).update(channel="email")
+    clock.move_to(sthlm(2026, 3, 3, 23, 0))
+
+    outbox.send_due()
+
+    assert sms == [] and mail.outbox == []
+    reminder.refresh_from_db()
+    assert (reminder.status, reminder.channel, reminder.attempts) == (Status.PENDING, "sms", 0)
+    assert reminder.next_attempt_at == sthlm(2026, 3, 4, 8, 0)
+    assert not reminder.delivery_log.exists()
+
+    clock.move_to(sthlm(2026, 3, 4, 8, 0))
+    outbox.send_due()
+    assert [m.to for m in sms] == ["+46701234567"]
+
+
 def test_reminder_held_past_its_window_is_not_sent(reminder, sms, clock):
     # Held overnight, then the 2 h reminder's window opens: the 48 h one is too late.
     clock.move_to(step_of(reminder.contract).scheduled_at - timedelta(hours=2))
