@@ -31,4 +31,4 @@ RUN if ls -d locale */locale >/dev/null 2>&1; then python manage.py compilemessa
 # The code stays root-owned and read-only for the app; only var/ is writable.
 USER naravard
 EXPOSE 8000
-CMD ["gunicorn", "naravard.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+CMD ["gunicorn", "naravard.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "--timeout", "30", "--graceful-timeout", "30", "--keep-alive", "5"]

@@ -40,6 +40,26 @@ def append_only_trigger(table: str):
     return forwards, backwards
 
 
+def no_truncate_trigger(*tables: str):
+    """A RunPython pair that makes each table refuse TRUNCATE too, which row triggers do
+    not see (`manage.py flush` empties every table with it). The app's own role has no
+    TRUNCATE privilege on them either (naravard.roles); this holds for their owner."""
+
+    def forwards(apps, schema_editor):
+        schema_editor.execute(APPEND_ONLY_FUNCTION, params=None)
+        for table in tables:
+            schema_editor.execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION naravard_refuse_change()"
+            )
+
+    def backwards(apps, schema_editor):
+        for table in tables:
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+
+    return forwards, backwards
+
+
 @contextmanager
 def session_settings(using: str = DEFAULT_DB_ALIAS, **values):
     """Run the work inside with PostgreSQL settings other than a web request's, each put

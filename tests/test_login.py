@@ -234,11 +234,12 @@ def redis_down(settings):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{port}/0"}
-    }
+    machine = settings.CACHES
+    settings.CACHES = {"default": {**machine["default"], "LOCATION": f"redis://127.0.0.1:{port}/0"}}
     with pytest.raises(Exception):  # noqa: B017 - whatever the client raises: it is down
         caches["default"].get("anything")
+    yield
+    settings.CACHES = machine  # back before the fixtures that clear the cache finish
 
 
 def test_with_redis_down_people_can_still_log_in(client, tolvan, redis_down):

@@ -1,22 +1,54 @@
-"""`migrate` with the waits a migration needs, not a web request's (settings.py)."""
+"""`migrate` as the database's owner, with the waits a migration needs, and then the
+app's role's privileges brought in step with the tables (naravard.roles)."""
 
+from contextlib import contextmanager
+
+import dj_database_url
 from django.conf import settings
 from django.core.management.commands import migrate
+from django.db import connections
 
 from naravard.dbutil import session_settings
+from naravard.roles import grant_app_privileges
 
 
 class Command(migrate.Command):
     help = (
-        f"{migrate.Command.help} Statements run without a time limit; waits for a lock "
-        "end after MIGRATION_LOCK_TIMEOUT, so a migration behind a long transaction fails "
-        "(run it again) instead of holding up every request queued behind its lock."
+        f"{migrate.Command.help} Runs as MIGRATION_DATABASE_URL's role when that is set. "
+        "Statements run without a time limit; waits for a lock end after "
+        "MIGRATION_LOCK_TIMEOUT, so a migration behind a long transaction fails (run it "
+        "again) instead of holding up every request queued behind its lock."
     )
 
     def handle(self, *args, **options):
-        with session_settings(
-            using=options["database"],
-            statement_timeout=0,
-            lock_timeout=settings.MIGRATION_LOCK_TIMEOUT,
+        using = options["database"]
+        with (
+            as_owner(using),
+            session_settings(
+                using=using, statement_timeout=0, lock_timeout=settings.MIGRATION_LOCK_TIMEOUT
+            ),
         ):
-            return super().handle(*args, **options)
+            result = super().handle(*args, **options)
+            changes = not (options["plan"] or options["check_unapplied"])
+            if settings.DATABASE_APP_ROLE and changes:
+                grant_app_privileges(using, settings.DATABASE_APP_ROLE)
+        return result
+
+
+@contextmanager
+def as_owner(using: str):
+    """Connect as the owner (MIGRATION_DATABASE_URL) for the work inside, then as before."""
+    if not settings.MIGRATION_DATABASE_URL or using != "default":
+        yield
+        return
+    db = connections[using]
+    owner = dj_database_url.parse(settings.MIGRATION_DATABASE_URL)
+    keys = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+    before = {key: db.settings_dict[key] for key in keys}
+    db.close()
+    db.settings_dict.update({key: owner[key] for key in keys})
+    try:
+        yield
+    finally:
+        db.close()
+        db.settings_dict.update(before)
