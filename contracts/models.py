@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from actors.models import Organisation
 from naravard.dbutil import CurrentTxid
-from patients.models import AppendOnlyModel, Patient, Relative
+from patients.models import AppendOnlyModel, Patient, Relative, SealedModel
 
 
 def indexed_where_set(prefix: str, *references: str) -> list[models.Index]:
@@ -469,7 +469,7 @@ class ContactPath(models.Model):
         return self.label
 
 
-class Event(AppendOnlyModel):
+class Event(SealedModel):
     """One change to a plan: who, when, what, before and after. Append-only.
 
     The plan's audit trail and the patient's "what changed"."""
@@ -567,6 +567,11 @@ class Event(AppendOnlyModel):
             models.Index(fields=["contract", "-at"]),
             models.Index(fields=["patient", "-at"]),
             models.Index(fields=["txid", "id"], name="event_feed_order"),
+            # The chain in order, and the rows still to seal (naravard.chain).
+            models.Index(
+                fields=["seal_seq"], condition=Q(seal_seq__isnull=False), name="event_chain"
+            ),
+            models.Index(fields=["id"], condition=Q(seal_seq__isnull=True), name="event_unsealed"),
         ]
 
     def __str__(self):

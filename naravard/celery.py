@@ -30,6 +30,12 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    # Tamper evidence: the rows written since the last run join the hash chain.
+    "seal-history": {
+        "task": "naravard.tasks.seal_history",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
     "forget-login-attempt-counts": {
         "task": "actors.tasks.forget_login_attempt_counts",
         "schedule": 3600.0,

@@ -40,6 +40,41 @@ def append_only_trigger(table: str):
     return forwards, backwards
 
 
+SEALABLE_FUNCTION = """
+CREATE OR REPLACE FUNCTION naravard_refuse_change_but_seal() RETURNS trigger AS $$
+BEGIN
+    -- A row's seal is set once (naravard.chain), and nothing else changes with it.
+    IF TG_OP = 'UPDATE' AND OLD.seal_seq IS NULL AND NEW.seal_seq IS NOT NULL
+       AND to_jsonb(NEW) - 'seal' - 'seal_seq' = to_jsonb(OLD) - 'seal' - 'seal_seq' THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+
+def sealable_trigger(table: str):
+    """A RunPython pair that turns `table`'s append-only trigger into one that also lets
+    a row be sealed once (the table has the columns of patients.models.SealedModel)."""
+
+    def swap(function: str, definition: str):
+        def run(apps, schema_editor):
+            schema_editor.execute(definition, params=None)
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            schema_editor.execute(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION {function}()"
+            )
+
+        return run
+
+    return (
+        swap("naravard_refuse_change_but_seal", SEALABLE_FUNCTION),
+        swap("naravard_refuse_change", APPEND_ONLY_FUNCTION),
+    )
+
+
 def no_truncate_trigger(*tables: str):
     """A RunPython pair that makes each table refuse TRUNCATE too, which row triggers do
     not see (`manage.py flush` empties every table with it). The app's own role has no

@@ -7,7 +7,9 @@ worker and beat uses. After each migration the owner grants the app's role what 
 needs on every table, and no more:
 
 - SELECT, INSERT, UPDATE and DELETE on the tables that hold the app's working data;
-- SELECT and INSERT only on the history and the access log (APPEND_ONLY).
+- SELECT and INSERT only on the history and the access log (APPEND_ONLY), and on the
+  sealed ones UPDATE of the two seal columns, which their trigger lets be set once
+  (naravard.chain).
 
 Not being the owner, the app's role cannot TRUNCATE, ALTER or DROP a table, nor disable
 a trigger; not being a superuser, it cannot set session_replication_role (which would
@@ -22,6 +24,8 @@ from psycopg import sql
 APPEND_ONLY = ("contracts_event", "contracts_notificationattempt", "patients_accesslogentry")
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 APPEND_ONLY_PRIVILEGES = "SELECT, INSERT"
+SEALED = ("contracts_event", "patients_accesslogentry")
+SEALED_PRIVILEGES = "SELECT, INSERT, UPDATE (seal, seal_seq)"
 
 
 def grant_app_privileges(using: str, role: str) -> None:
@@ -43,7 +47,12 @@ def grant_app_privileges(using: str, role: str) -> None:
             ),
         ]
         for table in tables:
-            privileges = sql.SQL(APPEND_ONLY_PRIVILEGES if table in APPEND_ONLY else PRIVILEGES)
+            if table in SEALED:
+                privileges = sql.SQL(SEALED_PRIVILEGES)
+            elif table in APPEND_ONLY:
+                privileges = sql.SQL(APPEND_ONLY_PRIVILEGES)
+            else:
+                privileges = sql.SQL(PRIVILEGES)
             statements += [
                 sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(table), grantee),
                 sql.SQL("GRANT {} ON {} TO {}").format(privileges, sql.Identifier(table), grantee),

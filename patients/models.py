@@ -245,7 +245,26 @@ class AppendOnlyModel(models.Model):
         raise ValueError(f"{type(self).__name__} rows are append-only.")
 
 
-class AccessLogEntry(AppendOnlyModel):
+class SealedModel(AppendOnlyModel):
+    """An audit trail whose rows are sealed into a hash chain soon after they are written
+    (naravard.chain): each seal covers the row and the seal before it, so a row changed,
+    removed or put in afterwards by anyone, the database's owner included, breaks the
+    chain at that row (`manage.py verify_history`). A seal is set once; the trigger lets
+    nothing else change.
+
+    New columns on a sealed table must allow NULL and default to it: a seal covers the
+    row's non-null values, and old rows must verify as they were sealed."""
+
+    seal = models.CharField(_("seal"), max_length=64, null=True, blank=True, editable=False)
+    seal_seq = models.BigIntegerField(
+        _("place in the chain"), null=True, blank=True, editable=False
+    )
+
+    class Meta:
+        abstract = True
+
+
+class AccessLogEntry(SealedModel):
     """One read of a patient's data by staff or an integrator (PDL logging).
 
     Kept at least five years; the patient sees these rows as "who has read my plan"."""
@@ -310,6 +329,13 @@ class AccessLogEntry(AppendOnlyModel):
             ),
             # Emergency reads awaiting review: few rows, so ordinary reads pay nothing.
             models.Index(fields=["-at"], condition=Q(emergency=True), name="access_log_emergency"),
+            # The chain in order, and the rows still to seal (naravard.chain).
+            models.Index(
+                fields=["seal_seq"], condition=Q(seal_seq__isnull=False), name="access_log_chain"
+            ),
+            models.Index(
+                fields=["id"], condition=Q(seal_seq__isnull=True), name="access_log_unsealed"
+            ),
         ]
         constraints = [
             models.CheckConstraint(

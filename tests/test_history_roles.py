@@ -20,6 +20,7 @@ from django.urls import reverse
 from personas import version
 
 from contracts.models import Event
+from naravard import chain
 from patients.models import AccessLogEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,6 +55,7 @@ def connect_as(role: str) -> psycopg.Connection:
 
 REFUSED = [
     "UPDATE contracts_event SET kind = kind",
+    "UPDATE contracts_event SET seal = seal, kind = kind",
     "DELETE FROM contracts_event",
     "DELETE FROM patients_accesslogentry",
     "UPDATE contracts_notificationattempt SET ok = ok",
@@ -110,6 +112,10 @@ def test_the_app_does_its_work_with_only_those_privileges(plan, tolvan, doctor, 
         assert cursor.fetchone() == (ROLE,)
     assert AccessLogEntry.objects.filter(user=doctor).exists()
     assert Event.objects.filter(contract=plan, kind="what_matters_changed").exists()
+    # The beat task seals what was written, as this role.
+    made = chain.seal_all()
+    assert made["contracts_event"] > 0 and made["patients_accesslogentry"] > 0
+    assert all(chain.verify(table).intact for table in chain.TABLES)
 
 
 @pytest.mark.parametrize("table", ["contracts_event", "patients_accesslogentry"])
