@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 ARGS ?=
 
 .PHONY: help venv install run messages ensure-gettext seed test \
-	ensure-chromium lint fmt migrate bench clean
+	ensure-chromium lint fmt migrate bench backup restore-check clean
 
 help:
 	@echo "make run      set up (venv, migrate, messages, static, demo data) and start"
@@ -31,6 +31,8 @@ help:
 	@echo "              (embedded PostgreSQL and Redis unless DATABASE_URL/REDIS_URL)"
 	@echo "make test     ruff and pytest on PostgreSQL + Redis (PYTEST_ARGS=... to pass options)"
 	@echo "make bench    performance figures (ARGS=... passed to manage.py bench)"
+	@echo "make backup   a dump of the database into var/backups/ (or BACKUP_DIR)"
+	@echo "make restore-check  the restore drill: restore the newest dump and check it"
 	@echo "make lint | fmt | migrate | clean"
 
 # --- Python environment -------------------------------------------------------
@@ -93,6 +95,13 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(MANAGE) bench $(ARGS)
+
+# --- Backups (docs/operations.md) -----------------------------------------------
+backup: $(STAMP)
+	$(SERVICES) run -- $(MANAGE) backup
+
+restore-check: $(STAMP)
+	$(SERVICES) run -- $(MANAGE) restore_check $(ARGS)
 
 # Keeps the local database, var/postgres/ (remove that folder to start afresh).
 clean:
