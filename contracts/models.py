@@ -594,8 +594,15 @@ class Notification(models.Model):
         SMS = "sms", _("Text message")
         EMAIL = "email", _("E-mail")
 
+    class Kind(models.TextChoices):
+        # Each has its text in reminders.messages.WRITERS.
+        NEXT_STEP_REMINDER = "next_step_reminder", _("Reminder of the next step")
+        COMMITMENT_DUE = "commitment_due", _("Reminder of a commitment")
+        FOLLOW_UP = "follow_up", _("Notice of a follow-up task")
+        CARE_CONTACT_ASSIGNED = "care_contact_assigned", _("Notice of a new fixed care contact")
+
     dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
-    kind = models.CharField(_("kind"), max_length=40)
+    kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     recipient_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -635,6 +642,18 @@ class Notification(models.Model):
     # ends; the token fences off a sender that comes back after losing its lease.
     lease_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    # A failed one that a coordinator has taken care of another way (a phone call): it
+    # leaves their queue of failed reminders (coordination.queues.failed_reminders).
+    handled_at = models.DateTimeField(_("handled"), null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("handled by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
 
     class Meta:
         verbose_name = _("notification")
@@ -647,6 +666,12 @@ class Notification(models.Model):
                 fields=["lease_until"],
                 condition=Q(status="sending"),
                 name="notification_sending_lease",
+            ),
+            # The coordinators' queue: few rows, so the outbox's writes pay nothing.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="failed", handled_at__isnull=True),
+                name="notification_failed_open",
             ),
         ]
 

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from actors.models import Membership, Organisation, Role
 from contracts import days
-from contracts.models import Commitment, Contract, FixedCareContact, NextStep
+from contracts.models import Commitment, Contract, FixedCareContact, NextStep, Notification
 from contracts.services import CARE_CONTACT_ROLES
 from patients.access import care_relationships, patients_visible_to
 
@@ -232,6 +232,23 @@ def unacknowledged_notices(scope: Scope) -> QuerySet:
     )
 
 
+def failed_reminders(scope: Scope) -> QuerySet:
+    """Reminders and notices about plans the reader may see that were not delivered
+    after every attempt (reminders.outbox) and that nobody has handled yet, oldest
+    first: someone must reach the patient or the colleague another way."""
+    return (
+        Notification.objects.filter(
+            status=Notification.Status.FAILED,
+            handled_at__isnull=True,
+            contract__patient__in=scope.visible(),
+        )
+        .filter(scope.team("contract__patient"))
+        .annotate(failed_at=Max("delivery_log__at"))
+        .select_related("contract__patient", "recipient_user")
+        .order_by("created_at", "pk")
+    )
+
+
 def _admission_units(scope: Scope, prefix: str = "") -> Q:
     if scope.organisation is None and scope.principal is None:
         return Q()
@@ -275,6 +292,7 @@ QUEUES = {
     "commitments": overdue_commitments,
     "reviews": reviews_due,
     "discharges": unacknowledged_notices,
+    "failed_reminders": failed_reminders,
 }
 
 

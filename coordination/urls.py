@@ -37,6 +37,12 @@ urlpatterns = [
         views.sip_meeting_held,
         name="sip_meeting_held",
     ),
+    path("coordination/failed-reminders/", views.failed_reminders, name="failed_reminders"),
+    path(
+        "coordination/failed-reminders/<int:notification_id>/",
+        views.failed_reminder,
+        name="failed_reminder",
+    ),
     path("coordination/figures/", views.figures_page, name="figures"),
     path("coordination/figures.csv", views.figures_csv, name="figures_csv"),
     # For the patient (and a proxy who may write), linked from the plan page.

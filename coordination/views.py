@@ -33,6 +33,7 @@ from contracts.history import Actor
 from contracts.models import Contract, NextStep
 from contracts.services import StaleVersion, assign_fixed_care_contact
 from patients.access import patients_visible_to, staff_memberships_with_access, viewer_for
+from reminders import outbox
 
 from . import figures, queues, services
 from .forms import ContactForm, SipCallForm, SurveyForm, VersionForm
@@ -46,6 +47,7 @@ PAGES = [
     ("commitments", "commitments", gettext_lazy("Overdue commitments")),
     ("reviews", "reviews", gettext_lazy("Reviews due")),
     ("discharges", "discharges", gettext_lazy("Discharge notices")),
+    ("failed_reminders", "failed_reminders", gettext_lazy("Reminders not delivered")),
 ]
 
 
@@ -194,6 +196,39 @@ def reviews(request):
     return _queue(
         request, "reviews", queues.reviews_due, queues.decorate_reviews, "coordination/reviews.html"
     )
+
+
+# --- reminders that could not be delivered ----------------------------------------------------
+
+
+@coordinator_required
+def failed_reminders(request):
+    return _queue(
+        request,
+        "failed_reminders",
+        queues.failed_reminders,
+        lambda rows, scope: None,
+        "coordination/failed_reminders.html",
+    )
+
+
+@coordinator_required
+@require_POST
+def failed_reminder(request, notification_id):
+    """Send a failed reminder again, or mark it handled: only one in the user's queue."""
+    found = queues.failed_reminders(_scope(request)).filter(pk=notification_id)
+    if not found.exists():
+        raise Http404
+    action = request.POST.get("action")
+    if action == "retry":
+        outbox.retry_failed(found)
+        messages.success(request, _("It is back in the outbox and will be sent again."))
+    elif action == "handled":
+        outbox.mark_handled(found, request.user)
+        messages.success(request, _("Marked as handled."))
+    else:
+        return HttpResponse(_("Choose to send it again or to mark it handled."), status=400)
+    return _back(request, "failed_reminders")
 
 
 # --- plans without a fixed care contact, and assigning one -------------------------------------

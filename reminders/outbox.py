@@ -254,6 +254,14 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, 86400))
 
 
+def mark_handled(queryset, user) -> int:
+    """Failed notifications a coordinator has taken care of another way (a phone call,
+    a letter): they stay failed, with who handled them and when."""
+    return queryset.filter(status=Status.FAILED, handled_at__isnull=True).update(
+        handled_at=timezone.now(), handled_by=user
+    )
+
+
 def retry_failed(queryset=None) -> int:
     """Give failed notifications a new round of attempts (operator's choice).
 

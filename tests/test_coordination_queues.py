@@ -32,6 +32,7 @@ QUEUE_URLS = [
     "/coordination/commitments/",
     "/coordination/reviews/",
     "/coordination/discharges/",
+    "/coordination/failed-reminders/",
     "/coordination/figures/",
     "/coordination/figures.csv",
 ]
@@ -385,6 +386,7 @@ def test_the_menu_counts_each_queue(client, plan, three_plans, coordinator, netw
         "commitments": 1,
         "reviews": 0,
         "discharges": 0,
+        "failed_reminders": 0,
     }
     # The main menu on other staff pages shows the total.
     worklist = client.get("/patients/").content.decode()
@@ -435,6 +437,7 @@ def _queries(client, url):
         "/coordination/commitments/",
         "/coordination/reviews/",
         "/coordination/discharges/",
+        "/coordination/failed-reminders/",
     ],
 )
 def test_queue_pages_use_a_fixed_number_of_queries(client, new_plan, coordinator, doctor, url):
@@ -464,3 +467,72 @@ def test_queue_pages_use_a_fixed_number_of_queries(client, new_plan, coordinator
     few = _queries(client, url)
     add(10, 12)
     assert _queries(client, url) == few
+
+
+# --- reminders that could not be delivered -------------------------------------------------------
+
+FAILED = "/coordination/failed-reminders/"
+
+
+def failed_reminder(contract, kind="commitment_due", **fields):
+    return Notification.objects.create(
+        dedupe_key=f"test:{contract.pk}:{kind}:{Notification.objects.count()}",
+        kind=kind,
+        channel="sms",
+        recipient_patient=contract.patient,
+        address="+46701234567",
+        contract=contract,
+        body="",
+        status=Notification.Status.FAILED,
+        attempts=5,
+        last_error="ConnectionError: provider unreachable",
+        **fields,
+    )
+
+
+def test_failed_reminders_wait_in_the_coordinators_queue_until_handled(client, plan, coordinator):
+    failed = failed_reminder(plan)
+    client.force_login(coordinator)
+    page = client.get(FAILED)
+    assert [row.pk for row in page.context["rows"]] == [failed.pk]
+    html = page.content.decode()
+    assert "Reminder of a commitment" in html and "provider unreachable" in html
+    assert {i["key"]: i["count"] for i in page.context["menu"]}["failed_reminders"] == 1
+    # Listing the patient is in their access log, as in every queue.
+    assert AccessLogEntry.objects.filter(user=coordinator, action="search").exists()
+
+    response = client.post(f"{FAILED}{failed.pk}/", {"action": "handled"})
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    assert (failed.status, failed.handled_by) == ("failed", coordinator)
+    assert failed.handled_at is not None
+    assert list(client.get(FAILED).context["rows"]) == []
+
+
+def test_a_failed_reminder_can_be_sent_again(client, plan, coordinator):
+    failed = failed_reminder(plan)
+    client.force_login(coordinator)
+    assert client.post(f"{FAILED}{failed.pk}/", {"action": "retry"}).status_code == 302
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts) == ("pending", 0)
+
+
+def test_another_organisations_failed_reminders_are_not_shown_nor_reachable(
+    client, plan, new_plan, coordinator, network
+):
+    # A plan whose patient only the municipality's home health care looks after.
+    _patient, theirs = new_plan(7, teams=("home_health",))
+    failed = failed_reminder(theirs)
+    client.force_login(coordinator)
+    assert list(client.get(FAILED).context["rows"]) == []
+    assert client.post(f"{FAILED}{failed.pk}/", {"action": "handled"}).status_code == 404
+    failed.refresh_from_db()
+    assert failed.handled_at is None
+
+
+def test_only_a_known_action_changes_a_failed_reminder(client, plan, coordinator):
+    failed = failed_reminder(plan)
+    client.force_login(coordinator)
+    assert client.post(f"{FAILED}{failed.pk}/", {"action": "delete"}).status_code == 400
+    failed.refresh_from_db()
+    assert (failed.status, failed.handled_at) == ("failed", None)
