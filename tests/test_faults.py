@@ -8,8 +8,12 @@ a private redis-server of the test's own, stopped with SIGSTOP (the machine's sh
 services are never touched).
 """
 
+import shutil
 import signal
+import tempfile
 import threading
+from contextlib import contextmanager
+from pathlib import Path
 from time import monotonic
 
 import psycopg
@@ -18,12 +22,12 @@ from api_fixtures import Api, _fresh_rate_limits, integrations, issue_token, vc_
 from django.core.cache import caches
 from django.core.management import call_command
 from django.core.management.commands import migrate
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.test import Client
 from django.urls import reverse
 from personas import version
 
-from contracts.models import Contract
+from contracts.models import Contract, Event
 from naravard import localservices
 from naravard.celery import app as celery_app
 from reminders import wake
@@ -280,3 +284,72 @@ def test_with_redis_hung_waking_a_worker_gives_up_within_a_second(hung_broker, c
     # Before the few-hundred-millisecond timeouts this took 5 s (socket timeout), twice.
     assert monotonic() - started < 1.5
     assert "beat will catch up" in caplog.text
+
+
+# --- the database restarted ------------------------------------------------------------
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL of this test's own, durable like production (fsync on). Its folder
+    is one the server's own system user can reach (pytest's are private to us)."""
+    folder = Path(tempfile.mkdtemp(prefix="naravard-restart-"))
+    folder.chmod(0o755)
+    port = localservices.free_port()
+    server = localservices.start_postgres(folder, port, durable=True)
+    yield server, port, folder
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def pointed_at(port: int):
+    """The app's connection to the private server, then back to the test database."""
+    settings_dict = connection.settings_dict
+    keys = ("HOST", "PORT", "NAME", "USER")
+    before = {key: settings_dict[key] for key in keys}
+    connection.close()
+    settings_dict.update(HOST="127.0.0.1", PORT=port, NAME=localservices.DATABASE, USER="postgres")
+    try:
+        yield
+    finally:
+        connection.close()
+        settings_dict.update(before)
+
+
+def test_a_database_crash_and_restart_loses_no_acknowledged_write(private_postgres, request):
+    server, port, folder = private_postgres
+    # The test database stays as it is; the app works on the private server (this
+    # module's tests commit, as production does).
+    with pointed_at(port):
+        call_command("migrate", verbosity=0)
+        plan = request.getfixturevalue("plan")
+        patient = pages(plan.patient.user)
+        acknowledged = []
+        for n in range(20):
+            text = f"Att gå till affären, dag {n}"
+            response = patient.post(
+                what_matters(plan), {"version": version(plan), "what_matters": text}
+            )
+            assert response.status_code == 302
+            acknowledged.append(text)
+
+        # SIGQUIT: PostgreSQL's immediate shutdown, no checkpoint, as in a crash.
+        server.proc.send_signal(signal.SIGQUIT)
+        server.proc.wait(timeout=30)
+        down = patient.get(reverse("contracts:my_plan"))
+        assert down.status_code == 503 and down["Retry-After"]
+
+        again = localservices.start_postgres(folder, port, durable=True)
+        try:
+            # The next request reconnects by itself: at its start the WSGI handler drops
+            # a connection that fails its health check (the test client leaves that out).
+            close_old_connections()
+            assert patient.get(reverse("contracts:my_plan")).status_code == 200
+            plan.refresh_from_db()
+            assert plan.what_matters == acknowledged[-1]
+            kept = Event.objects.filter(contract=plan, kind="what_matters_changed")
+            assert [e.after["what_matters"] for e in kept.order_by("id")] == acknowledged
+        finally:
+            connection.close()
+            again.stop()
