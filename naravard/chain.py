@@ -83,13 +83,16 @@ def seal(table: str, batch: int = BATCH) -> int:
             place += 1
             before = link(before, place, content)
             sealed.append((row_id, before, place))
+        ids = [r[0] for r in sealed]
         cursor.execute(
             sql.SQL(
                 "UPDATE {} AS t SET seal = s.seal, seal_seq = s.place "
                 "FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS s(id, seal, place) "
-                "WHERE t.id = s.id"
+                # Named twice so that the rows are found by their key, not by a scan of
+                # the whole table for a join.
+                "WHERE t.id = s.id AND t.id = ANY(%s::bigint[])"
             ).format(table_sql),
-            [[r[0] for r in sealed], [r[1] for r in sealed], [r[2] for r in sealed]],
+            [ids, [r[1] for r in sealed], [r[2] for r in sealed], ids],
         )
     log.info("sealed %d rows of %s; head %d %s", len(sealed), table, place, before)
     return len(sealed)
