@@ -17,6 +17,10 @@ silence the triggers). The append-only triggers and the refusal of TRUNCATE
 (naravard.dbutil) hold for the owner too.
 """
 
+from contextlib import contextmanager
+
+import dj_database_url
+from django.conf import settings
 from django.db import connections
 from psycopg import sql
 
@@ -59,3 +63,23 @@ def grant_app_privileges(using: str, role: str) -> None:
             ]
         for statement in statements:
             cursor.execute(statement.as_string(cursor.connection))
+
+
+@contextmanager
+def as_owner(using: str = "default"):
+    """Connect as the owner (MIGRATION_DATABASE_URL) for the work inside, then as before:
+    for migrate, and for flush where that may run."""
+    if not settings.MIGRATION_DATABASE_URL or using != "default":
+        yield
+        return
+    db = connections[using]
+    owner = dj_database_url.parse(settings.MIGRATION_DATABASE_URL)
+    keys = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+    before = {key: db.settings_dict[key] for key in keys}
+    db.close()
+    db.settings_dict.update({key: owner[key] for key in keys})
+    try:
+        yield
+    finally:
+        db.close()
+        db.settings_dict.update(before)

@@ -57,6 +57,64 @@ def _fast_password_hashing() -> None:
 _fast_password_hashing()
 
 
+# The database roles, as in production (naravard.roles): pytest-django makes the test
+# database as the URL's role (the owner: it may create databases), and from then on the
+# app connects as a role of its own, granted by `migrate` only what the app needs.
+# Whatever must be the owner's, a flush between tests or a migration, runs as the owner
+# (MIGRATION_DATABASE_URL), as it does in production.
+APP_ROLE = f"naravard_app_suite_{os.getpid()}"
+
+
+def owner_url(settings_dict) -> str:
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{settings_dict['USER']}{password}@{host}:{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    from django.conf import settings
+    from django.db import connection
+    from psycopg import sql
+
+    from naravard.roles import grant_app_privileges
+
+    with django_db_blocker.unblock():
+        owner = dict(connection.settings_dict)
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(APP_ROLE)))
+        grant_app_privileges("default", APP_ROLE)
+        settings.MIGRATION_DATABASE_URL = owner_url(owner)
+        settings.DATABASE_APP_ROLE = APP_ROLE
+        connection.close()
+        connection.settings_dict["USER"] = APP_ROLE
+    yield
+    with django_db_blocker.unblock():
+        connection.close()
+        connection.settings_dict["USER"] = owner["USER"]
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(APP_ROLE)))
+        # Gone with the test database: the role itself is the cluster's.
+        settings.MIGRATION_DATABASE_URL = ""
+        settings.DATABASE_APP_ROLE = ""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_the_suites_app_role():
+    """After the test database is dropped, the role it was granted to."""
+    yield
+    import psycopg
+    from django.conf import settings
+
+    default = settings.DATABASES["default"]
+    try:
+        with psycopg.connect(owner_url({**default, "NAME": "postgres"}), autocommit=True) as conn:
+            conn.execute(f'DROP ROLE IF EXISTS "{APP_ROLE}"')
+    except psycopg.Error:
+        pass  # still in use by a straggling connection: harmless, and unique to this run
+
+
 # Language: the tests read English msgids; Swedish (the default) has its own tests in
 # test_translations.py, which build their clients without these defaults.
 

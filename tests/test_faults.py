@@ -103,7 +103,7 @@ def test_an_htmx_edit_of_a_held_plan_tells_the_page_alert_region(held_plan, tolv
     assert response["HX-Retarget"] == "#site-alert"
     assert response["HX-Reswap"] == "innerHTML"
     html = response.content.decode().strip()
-    assert html.startswith('<p role="alert">') and "<html" not in html
+    assert html.startswith('<p role="alert"') and "<html" not in html
     # ...and that region is on every page.
     page = pages(tolvan.user).get(reverse("contracts:my_plan")).content.decode()
     assert 'id="site-alert"' in page
@@ -221,6 +221,7 @@ def test_web_requests_wait_seconds_at_most(settings):
 def test_migrations_run_without_a_statement_limit_and_with_a_bounded_lock_wait(
     settings, monkeypatch
 ):
+    settings.MIGRATION_DATABASE_URL = ""  # stay on this test's connection and transaction
     during = []
     monkeypatch.setattr(migrate.Command, "handle", lambda self, *a, **o: during.append(limits()))
     call_command("migrate", verbosity=0)
@@ -317,8 +318,12 @@ def pointed_at(port: int):
         settings_dict.update(before)
 
 
-def test_a_database_crash_and_restart_loses_no_acknowledged_write(private_postgres, request):
+def test_a_database_crash_and_restart_loses_no_acknowledged_write(
+    private_postgres, request, settings
+):
     server, port, folder = private_postgres
+    # One role on the private server: migrate there, not as the suite's owner.
+    settings.MIGRATION_DATABASE_URL = settings.DATABASE_APP_ROLE = ""
     # The test database stays as it is; the app works on the private server (this
     # module's tests commit, as production does).
     with pointed_at(port):

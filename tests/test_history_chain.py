@@ -3,10 +3,12 @@
 Tampering is done as the database's superuser, the only one who can get past the
 triggers (session_replication_role), which is exactly the case the chain is for."""
 
+import psycopg
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -14,7 +16,7 @@ from contracts.models import Event
 from naravard import chain
 from patients.models import AccessLogEntry
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -31,10 +33,10 @@ def sealed(plan, doctor, tolvan):
 
 
 def as_superuser_past_the_triggers(statement, params):
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute(statement, params)
-        cursor.execute("SET LOCAL session_replication_role = origin")
+    """As the database's owner, a superuser here, with the triggers silenced."""
+    with psycopg.connect(settings.MIGRATION_DATABASE_URL, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(statement, params)
 
 
 def test_rows_take_the_next_places_and_the_chains_verify(sealed):
@@ -78,10 +80,19 @@ def test_resealing_a_row_to_hide_a_change_is_refused(sealed):
     target = Event.objects.order_by("seal_seq").first()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         Event.objects.filter(pk=target.pk).update(seal="0" * 64)
-    # An unsealed row may get its seal, but nothing else may change with it.
+    # An unsealed row may get its seal, but nothing else may change with it: the app's
+    # role may not touch another column at all, and the owner is stopped by the trigger.
     fresh = Event.objects.create(patient=sealed.patient, contract=sealed, kind="plan_agreed")
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+    with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
         Event.objects.filter(pk=fresh.pk).update(seal="0" * 64, seal_seq=999, kind="x")
+    with (
+        psycopg.connect(settings.MIGRATION_DATABASE_URL, autocommit=True) as owner,
+        pytest.raises(psycopg.Error, match="append-only"),
+    ):
+        owner.execute(
+            "UPDATE contracts_event SET seal = %s, seal_seq = 999, kind = 'x' WHERE id = %s",
+            ["0" * 64, fresh.pk],
+        )
 
 
 def test_verify_history_says_intact_or_where_it_broke(sealed, capsys):

@@ -20,6 +20,7 @@ from contracts import days, services
 from contracts.days import STOCKHOLM, DayRule
 from contracts.history import Actor
 from contracts.models import Commitment, Contract, FollowUpTask, NextStep, Notification
+from naravard.roles import as_owner
 from patients import services as patient_services
 from patients.identity import luhn_check_digit
 from patients.models import Patient, Relative
@@ -882,7 +883,6 @@ def test_the_unseen_index_is_swapped_without_locking_the_table():
     # CREATE and DROP INDEX CONCURRENTLY refuse to run inside a transaction: this
     # migration runs outside one, builds the new index before the old one goes, and
     # goes back the same way.
-    from django.db.migrations.executor import MigrationExecutor
 
     def indexes():
         with connection.cursor() as cursor:
@@ -894,12 +894,24 @@ def test_the_unseen_index_is_swapped_without_locking_the_table():
                 "commitment_late_unseen",
             }
 
+    with as_owner():  # a migration is the owner's work
+        swap_and_back(indexes)
+
+
+def swap_and_back(indexes):
+    from django.db.migrations.executor import MigrationExecutor
+
     executor = MigrationExecutor(connection)
-    executor.migrate([("contracts", "0007_partial_reference_indexes")])
-    assert indexes() == {"commitment_overdue_unseen"}
-    executor = MigrationExecutor(connection)
-    executor.migrate([("contracts", "0008_unseen_late_in_batch_order")])
-    assert indexes() == {"commitment_late_unseen"}
+    try:
+        executor.migrate([("contracts", "0007_partial_reference_indexes")])
+        assert indexes() == {"commitment_overdue_unseen"}
+        executor = MigrationExecutor(connection)
+        executor.migrate([("contracts", "0008_unseen_late_in_batch_order")])
+        assert indexes() == {"commitment_late_unseen"}
+    finally:
+        # Every later migration back, for the tests that follow.
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def test_commitments_whose_late_task_may_be_stale_are_read_from_their_partial_index(plan):

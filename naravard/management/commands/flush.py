@@ -10,6 +10,8 @@ from django.core.management.commands import flush
 from django.db import connections
 from django.db.backends.base.creation import TEST_DATABASE_PREFIX
 
+from naravard.roles import as_owner
+
 
 def may_erase(db) -> bool:
     name = db.settings_dict["NAME"]
@@ -26,12 +28,14 @@ class Command(flush.Command):
                 "flush empties every table, the history and the access log with them: it "
                 "runs only in development (DEBUG=1) or on a test database."
             )
-        with db.cursor() as cursor:
-            # Triggers do not fire for a replica's session: the history's refusal of
-            # TRUNCATE with them. Only a superuser may say so; anyone else is refused.
-            cursor.execute("SET session_replication_role = replica")
-        try:
-            return super().handle(**options)
-        finally:
+        # The app's own role may not empty a table: the owner does it.
+        with as_owner(options["database"]):
             with db.cursor() as cursor:
-                cursor.execute("RESET session_replication_role")
+                # Triggers do not fire for a replica's session: the history's refusal of
+                # TRUNCATE with them. Only a superuser may say so; anyone else is refused.
+                cursor.execute("SET session_replication_role = replica")
+            try:
+                return super().handle(**options)
+            finally:
+                with db.cursor() as cursor:
+                    cursor.execute("RESET session_replication_role")

@@ -1,15 +1,11 @@
 """`migrate` as the database's owner, with the waits a migration needs, and then the
 app's role's privileges brought in step with the tables (naravard.roles)."""
 
-from contextlib import contextmanager
-
-import dj_database_url
 from django.conf import settings
 from django.core.management.commands import migrate
-from django.db import connections
 
 from naravard.dbutil import session_settings
-from naravard.roles import grant_app_privileges
+from naravard.roles import as_owner, grant_app_privileges
 
 
 class Command(migrate.Command):
@@ -33,22 +29,3 @@ class Command(migrate.Command):
             if settings.DATABASE_APP_ROLE and changes:
                 grant_app_privileges(using, settings.DATABASE_APP_ROLE)
         return result
-
-
-@contextmanager
-def as_owner(using: str):
-    """Connect as the owner (MIGRATION_DATABASE_URL) for the work inside, then as before."""
-    if not settings.MIGRATION_DATABASE_URL or using != "default":
-        yield
-        return
-    db = connections[using]
-    owner = dj_database_url.parse(settings.MIGRATION_DATABASE_URL)
-    keys = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
-    before = {key: db.settings_dict[key] for key in keys}
-    db.close()
-    db.settings_dict.update({key: owner[key] for key in keys})
-    try:
-        yield
-    finally:
-        db.close()
-        db.settings_dict.update(before)
