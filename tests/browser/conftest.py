@@ -53,7 +53,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server, transactional_db):
-    cache.clear()  # login rate limits from an earlier test must not carry over
+    cache.clear()  # API rate limits from an earlier test must not carry over
     context = browser.new_context(
         base_url=live_server.url, locale="en-GB", timezone_id="Europe/Stockholm"
     )
