@@ -3,7 +3,8 @@
 `make backup` writes a dump of the whole database (custom format, compressed) to
 var/backups/ or BACKUP_DIR. `make restore-check` restores a dump (the newest, or a new
 one) into a database of its own, checks it as the platform would before serving it
-(every migration applied, the history's hash chains intact: naravard.chain), prints
+(naravard.readiness: every migration applied, cache and broker answering; the history's
+hash chains intact: naravard.chain), prints
 how long each step took and the rows per table, and drops it again. docs/operations.md
 has the schedule, and what it means for the data that can be lost (RPO) and the time
 to be back (RTO).
@@ -120,12 +121,12 @@ def restore_check(url: str, dump_file: Path) -> Drill:
         env = {**os.environ, "DATABASE_URL": restored}
         env.pop("MIGRATION_DATABASE_URL", None)
         for check, command in {
-            "migrations": ["migrate", "--check"],
+            "ready": ["ready"],  # as /ready/ asks: database, migrations, cache, broker
             "history": ["verify_history"],
         }.items():
-            if drill.checks.get("migrations", "ok") != "ok":
+            if drill.checks.get("ready", "ok") != "ok":
                 # The history's columns are those of the latest migrations.
-                drill.checks[check] = "not checked: the dump's migrations are not all applied"
+                drill.checks[check] = "not checked: the restored database is not ready"
                 break
             started = time.monotonic()
             result = subprocess.run(  # noqa: S603

@@ -1,10 +1,6 @@
-import logging
 import sys
 
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import loader
@@ -13,8 +9,7 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 
 from actors.models import Membership
-from naravard import faults
-from naravard.celery import app as celery_app
+from naravard import faults, readiness
 from patients.models import Patient, Relative
 
 
@@ -35,9 +30,6 @@ def home(request):
         .order_by("patient__family_name", "patient__given_name")
     )
     return render(request, "home.html", {"relatives": relatives})
-
-
-log = logging.getLogger(__name__)
 
 
 # --- errors the site answers itself -----------------------------------------------------
@@ -97,28 +89,8 @@ def health(request):
 def ready(request):
     """Ready for traffic: the database answers and has every migration applied, and the
     broker (Redis) answers. 503 with Retry-After and the failing checks otherwise."""
-    checks = {"database": "ok", "migrations": "ok", "cache": "ok", "broker": "ok"}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        executor = MigrationExecutor(connection)
-        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-            checks["migrations"] = "pending"
-    except Exception:  # noqa: BLE001 - any failure means not ready, and is logged
-        log.warning("readiness: database check failed", exc_info=True)
-        checks["database"] = checks["migrations"] = "unavailable"
-    try:
-        cache.get("naravard:ready")
-    except Exception:  # noqa: BLE001
-        log.warning("readiness: cache check failed", exc_info=True)
-        checks["cache"] = "unavailable"
-    try:
-        with celery_app.connection_for_write() as broker:
-            broker.default_channel.client.ping()
-    except Exception:  # noqa: BLE001
-        log.warning("readiness: broker check failed", exc_info=True)
-        checks["broker"] = "unavailable"
-    ok = all(value == "ok" for value in checks.values())
+    checks = readiness.checks()
+    ok = readiness.ready(checks)
     return JsonResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks},
         status=200 if ok else 503,

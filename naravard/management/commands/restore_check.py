@@ -1,7 +1,7 @@
 """`manage.py restore_check` (make restore-check): the restore drill. Restores a dump (the
 newest in BACKUP_DIR, --dump FILE, or --fresh: one made now) into a database of its own,
-checks it (migrations applied, the history's chains intact), prints timings and rows per
-table, and drops it. Exit status 1 when a check fails."""
+checks it (ready as /ready/ asks, the history's chains intact), prints timings and rows
+per table, and drops it. Exit status 1 when a check fails."""
 
 import time
 from pathlib import Path
