@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib.auth import authenticate, login
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, LogoutView
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -16,6 +16,18 @@ from .auth import RateLimited, check_rate_limit, normalise_email, send_login_cod
 from .forms import CodeForm, EmailForm
 
 LOGIN_TEMPLATE = "registration/login.html"
+
+
+class ClearingLogoutView(LogoutView):
+    """Log out, and have the browser forget what it kept of the session: health data in
+    its cache and storage, and the cookies (a shared computer at home or on a ward)."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        response["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+        return response
+
+
 CODE_TEMPLATE = "actors/enter_code.html"
 PENDING_EMAIL = "login_code_email"
 PENDING_NEXT = "login_code_next"

@@ -1,8 +1,7 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from actors.views import PasswordLoginView
+from actors.views import ClearingLogoutView, PasswordLoginView
 
 from . import views
 from .oauth import oauth_urls
@@ -14,7 +13,7 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("ready/", views.ready, name="ready"),
     path("login/", PasswordLoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", ClearingLogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("actors.urls")),
     path("", include("patients.urls")),

@@ -36,7 +36,16 @@ def test_pages_send_the_security_headers(client, tolvan):
         csp = response["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "style-src 'self'" in csp
         assert "frame-ancestors 'none'" in csp
+        assert "object-src 'none'" in csp
         assert "unsafe-inline" not in csp
+
+
+def test_logging_out_tells_the_browser_to_forget_the_session(client, tolvan):
+    client.force_login(tolvan.user)
+    response = client.post("/logout/")
+    assert response.status_code == 302
+    assert response["Clear-Site-Data"] == '"cache", "cookies", "storage"'
+    assert client.get("/my-plan/").status_code == 302  # to the login page
 
 
 def test_every_page_for_a_logged_in_user_is_no_store(client, plan, tolvan, doctor):
