@@ -53,14 +53,7 @@ def owner_url() -> str:
     """Dumps and restores run as the owner: it can read, and make, every object."""
     if settings.MIGRATION_DATABASE_URL:
         return settings.MIGRATION_DATABASE_URL
-    db = settings.DATABASES["default"]
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host = db.get("HOST") or "127.0.0.1"
-    return f"postgres://{db['USER']}{password}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-def with_database(url: str, name: str) -> str:
-    return urlsplit(url)._replace(path=f"/{name}").geturl()
+    return localservices.database_url(settings.DATABASES["default"])
 
 
 def backup_dir() -> Path:
@@ -101,8 +94,8 @@ def restore_check(url: str, dump_file: Path) -> Drill:
     """Restore dump_file into a new database beside url's, check it, drop it."""
     drill = Drill(dump_file)
     scratch = f"{urlsplit(url).path.lstrip('/')}_restore_check_{os.getpid()}"
-    restored = with_database(url, scratch)
-    admin = with_database(url, "postgres")
+    restored = localservices.with_db(url, scratch)
+    admin = localservices.with_db(url, "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(scratch)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))

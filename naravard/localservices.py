@@ -273,6 +273,14 @@ def tail(log: Path, lines: int = 20) -> str:
     return f"The end of {log}:\n" + "\n".join(text[-lines:])
 
 
+def database_url(settings_dict: dict) -> str:
+    """A postgres:// URL for the database a Django connection's settings name."""
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{settings_dict['USER']}{password}@{host}:{port}/{settings_dict['NAME']}"
+
+
 def safe(url: str) -> str:
     """The URL without its password, for messages."""
     parts = urlsplit(url)
@@ -281,7 +289,8 @@ def safe(url: str) -> str:
     return url
 
 
-def with_db(url: str, db: int) -> str:
+def with_db(url: str, db: int | str) -> str:
+    """The URL with another database: a Redis number or a PostgreSQL name."""
     return urlsplit(url)._replace(path=f"/{db}").geturl()
 
 

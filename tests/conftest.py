@@ -12,6 +12,8 @@ import pytest
 from django.test import Client
 from django.utils import translation
 
+from naravard.localservices import database_url
+
 if not os.environ.get("DATABASE_URL"):
     os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/naravard"
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -65,13 +67,6 @@ _fast_password_hashing()
 APP_ROLE = f"naravard_app_suite_{os.getpid()}"
 
 
-def owner_url(settings_dict) -> str:
-    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
-    host = settings_dict.get("HOST") or "127.0.0.1"
-    port = settings_dict.get("PORT") or 5432
-    return f"postgres://{settings_dict['USER']}{password}@{host}:{port}/{settings_dict['NAME']}"
-
-
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     from django.conf import settings
@@ -85,7 +80,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
         with connection.cursor() as cursor:
             cursor.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(APP_ROLE)))
         grant_app_privileges("default", APP_ROLE)
-        settings.MIGRATION_DATABASE_URL = owner_url(owner)
+        settings.MIGRATION_DATABASE_URL = database_url(owner)
         settings.DATABASE_APP_ROLE = APP_ROLE
         connection.close()
         connection.settings_dict["USER"] = APP_ROLE
@@ -109,7 +104,9 @@ def _drop_the_suites_app_role():
 
     default = settings.DATABASES["default"]
     try:
-        with psycopg.connect(owner_url({**default, "NAME": "postgres"}), autocommit=True) as conn:
+        with psycopg.connect(
+            database_url({**default, "NAME": "postgres"}), autocommit=True
+        ) as conn:
             conn.execute(f'DROP ROLE IF EXISTS "{APP_ROLE}"')
     except psycopg.Error:
         pass  # still in use by a straggling connection: harmless, and unique to this run

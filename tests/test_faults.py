@@ -41,16 +41,11 @@ HTMX = {"HX-Request": "true"}
 HOLD_AT_MOST = 15
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def held_plan(plan):
     """The plan's row locked by another transaction, as a long save would hold it, let go
     after HOLD_AT_MOST seconds at the latest."""
-    holder = psycopg.connect(database_url())
+    holder = psycopg.connect(localservices.database_url(connection.settings_dict))
     holder.execute("SELECT 1 FROM contracts_contract WHERE id = %s FOR UPDATE", [plan.pk])
     let_go = threading.Timer(HOLD_AT_MOST, holder.rollback)
     let_go.start()
@@ -233,17 +228,22 @@ def test_migrations_run_without_a_statement_limit_and_with_a_bounded_lock_wait(
 
 
 @pytest.fixture
-def hung_redis(tmp_path, settings):
-    """A private Redis that accepts connections and never answers (SIGSTOP), as the
-    cache."""
+def hung_server(tmp_path):
+    """A private Redis that accepts connections and never answers (SIGSTOP)."""
     server = localservices.start_redis(tmp_path, localservices.free_port(), durable=False)
-    machine = settings.CACHES
-    settings.CACHES = {"default": {**machine["default"], "LOCATION": server.url}}
     server.proc.send_signal(signal.SIGSTOP)
     yield server
-    settings.CACHES = machine  # before it stops: other fixtures clear the cache last
     server.proc.send_signal(signal.SIGCONT)
     server.stop()
+
+
+@pytest.fixture
+def hung_redis(hung_server, settings):
+    """The hung Redis as the cache."""
+    machine = settings.CACHES
+    settings.CACHES = {"default": {**machine["default"], "LOCATION": hung_server.url}}
+    yield hung_server
+    settings.CACHES = machine  # before it stops: other fixtures clear the cache last
 
 
 def test_with_redis_hung_an_api_read_stays_fast(plan, integrations, hung_redis):
@@ -266,17 +266,13 @@ def test_with_redis_hung_a_password_login_stays_fast(doctor, hung_redis):
 
 
 @pytest.fixture
-def hung_broker(tmp_path, monkeypatch):
-    """A private Redis that never answers (SIGSTOP), as the Celery broker."""
-    server = localservices.start_redis(tmp_path, localservices.free_port(), durable=False)
-    monkeypatch.setattr(celery_app.conf, "broker_url", server.url)
+def hung_broker(hung_server, monkeypatch):
+    """The hung Redis as the Celery broker."""
+    monkeypatch.setattr(celery_app.conf, "broker_url", hung_server.url)
     # Celery keeps its connections (and producers on them) to the machine's broker.
     monkeypatch.setattr(celery_app, "_pool", None)
     monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
-    server.proc.send_signal(signal.SIGSTOP)
-    yield server
-    server.proc.send_signal(signal.SIGCONT)
-    server.stop()
+    return hung_server
 
 
 def test_with_redis_hung_waking_a_worker_gives_up_within_a_second(hung_broker, caplog):

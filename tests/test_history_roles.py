@@ -20,7 +20,7 @@ from django.urls import reverse
 from personas import version
 
 from contracts.models import Event
-from naravard import chain
+from naravard import chain, localservices
 from patients.models import AccessLogEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,14 +48,8 @@ def app_role(settings, db):
 
 
 def connect_as(role: str) -> psycopg.Connection:
-    db = connection.settings_dict
-    return psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        dbname=db["NAME"],
-        user=role,
-        autocommit=True,
-    )
+    url = localservices.database_url({**connection.settings_dict, "USER": role})
+    return psycopg.connect(url, autocommit=True)
 
 
 REFUSED = [

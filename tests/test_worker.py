@@ -23,6 +23,7 @@ from personas import version
 from contracts import services
 from contracts.history import Actor
 from contracts.models import Notification
+from naravard import localservices
 from naravard.celery import app as celery_app
 from reminders import outbox
 from reminders.tasks import run_sweeps, send_due
@@ -54,11 +55,7 @@ def publish(task):
 
 def worker_database_url() -> str:
     """The database pytest-django made for this run, for the worker subprocess."""
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
+    return localservices.database_url(connection.settings_dict)
 
 
 class Worker:

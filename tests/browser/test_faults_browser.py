@@ -8,6 +8,8 @@ from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from naravard import localservices
+
 from .test_plan_browser import english, post_answer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -15,10 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def hold(plan) -> psycopg.Connection:
     """Another transaction holding the plan's row, as a long save would."""
-    db = connection.settings_dict
-    holder = psycopg.connect(
-        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, dbname=db["NAME"], user=db["USER"]
-    )
+    holder = psycopg.connect(localservices.database_url(connection.settings_dict))
     holder.execute("SELECT 1 FROM contracts_contract WHERE id = %s FOR UPDATE", [plan.pk])
     return holder
 
