@@ -199,6 +199,12 @@ LOGOUT_REDIRECT_URL = "login"
 # mozilla_django_oidc.auth.OIDCAuthenticationBackend to _LOGIN_BACKENDS under "oidc",
 # set its OIDC_* settings from the environment, and LOGIN_METHODS=oidc,email_code.
 NARAVARD_LOGIN_METHODS = env_list("LOGIN_METHODS", "email_code,password")
+
+# OpenID Connect providers (e-legitimation), keyed by who logs in through them:
+# "citizen" (patients and relatives; BankID/Freja, personnummer claim) and "staff"
+# (SITHS/e-tjänstekort, HSA-id claim). Filled from the environment below (actors.oidc);
+# a kind without a provider is simply not offered. See actors.assurance.idp_configured.
+NARAVARD_OIDC_PROVIDERS: dict[str, dict] = {}
 _LOGIN_BACKENDS = {
     "email_code": "actors.auth.EmailCodeBackend",
     "password": "actors.auth.RateLimitedModelBackend",
