@@ -3,9 +3,12 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .models import Membership, Organisation, User
+from patients import identity
+
+from .models import HSA_ID_RE, Membership, Organisation, User
 
 
 class EmailUserCreationForm(AdminUserCreationForm):
@@ -27,6 +30,17 @@ class EmailUserChangeForm(UserChangeForm):
 
     def clean_email(self):
         return self.cleaned_data["email"].lower()
+
+    def clean_personal_identity_number(self):
+        # Stored as the 12 digits the e-legitimation's claim is compared with.
+        value = self.cleaned_data["personal_identity_number"]
+        return identity.normalise(value) if value else None
+
+    def clean_hsa_id(self):
+        value = self.cleaned_data["hsa_id"]
+        if value and not HSA_ID_RE.match(value):
+            raise ValidationError(_("An HSA-id looks like SE2321000032-abc123."))
+        return value or None
 
 
 class UserMembershipInline(admin.TabularInline):
@@ -66,6 +80,7 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (_("Personal info"), {"fields": ("first_name", "last_name", "phone")}),
+        (_("E-legitimation"), {"fields": ("personal_identity_number", "hsa_id")}),
         (
             _("Permissions"),
             {

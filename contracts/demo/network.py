@@ -15,6 +15,7 @@ from django.db import transaction
 
 from actors.models import Membership, Organisation, OrganisationKind, Role, User
 from contracts.history import Actor
+from demo_idp import people
 from patients.identity import SAMORDNING_DAY_OFFSET, luhn_check_digit
 
 PASSWORD = "demo1234"
@@ -222,3 +223,16 @@ def build_network() -> Network:
         staff[key], staff_org[key] = user, org_key
     find_or_create_login(ADMIN_EMAIL, "Admin", "Naravard", is_staff=True, is_superuser=True)
     return Network(orgs=orgs, staff=staff, staff_org=staff_org)
+
+
+def link_e_identities() -> None:
+    """Give the demo logins the personnummer or HSA-id that the demo identity provider
+    (demo_idp.people) signs with, so that its e-legitimation finds them. Idempotent;
+    a login that already has one keeps it."""
+    for person in people.PEOPLE:
+        field = "hsa_id" if person.kind == people.STAFF else "personal_identity_number"
+        if User.objects.filter(**{field: person.number}).exists():
+            continue
+        User.objects.filter(email=person.email, **{f"{field}__isnull": True}).update(
+            **{field: person.number}
+        )
