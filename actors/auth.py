@@ -1,8 +1,11 @@
-"""Logging in: a one-time code by e-mail, rate limits, and the pluggable backends.
+"""Logging in: a one-time code by e-mail, a password, which methods each role may use,
+and the pluggable backends.
 
-Which login methods are offered is `settings.NARAVARD_LOGIN_METHODS`; each method is
-an authentication backend in `AUTHENTICATION_BACKENDS`, so a BankID login through an
-OIDC provider can be added later by settings alone (see naravard/settings.py).
+Which methods are offered is set per role (`login_methods_for`): staff and citizens
+each have a list in settings, and staff lose the e-mailed code and the password when
+the region's identity provider for staff is configured. Each method is an
+authentication backend in `AUTHENTICATION_BACKENDS`. The limits on tries are in
+actors.limits; the second factor for staff passwords is in actors.views (django-otp).
 
 The login-code use cases live here rather than in an `actors/services.py`: they write
 only `LoginCode` rows, which are about logging in, not about a patient's plan.
@@ -15,14 +18,15 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import BaseBackend, ModelBackend
-from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import Case, F, When
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
-from .models import LoginAttemptCount, LoginCode
+from .assurance import idp_configured
+from .models import LoginCode, Membership
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,44 @@ CODE_DIGITS = 6
 CODE_VALID_FOR = timedelta(minutes=10)
 # After this many wrong tries a code is burned and the person asks for a new one.
 MAX_WRONG_TRIES = 5
+# Codes that may be live at once for one person. Asking again does not cancel a code
+# already sent (else anyone who knows the address could cancel it before it is used);
+# past this many, no new code is made until one is used or expires.
+MAX_LIVE_CODES = 3
+
+EMAIL_CODE = "email_code"
+PASSWORD = "password"
+
+
+def is_staff_member(user) -> bool:
+    """Staff: an active membership in an organisation, or the admin's is_staff/superuser."""
+    return (
+        user.is_staff
+        or user.is_superuser
+        or Membership.objects.active().filter(user_id=user.pk).exists()
+    )
+
+
+def login_methods_for(user) -> set[str]:
+    """The e-mail-code and password methods this person may use."""
+    if not is_staff_member(user):
+        return set(settings.NARAVARD_LOGIN_METHODS_CITIZEN)
+    # The operator must always be able to reach the admin (password + authenticator
+    # code), also when the identity provider is down or does not know them.
+    always = {PASSWORD} if user.is_superuser else set()
+    if idp_configured("staff"):
+        # Staff log in with their e-legitimation (SITHS) through the region's provider.
+        return always
+    return set(settings.NARAVARD_LOGIN_METHODS_STAFF) | always
+
+
+def offered_methods() -> set[str]:
+    """The methods the login page shows. Who may use them is checked at the check step
+    (the backends), so the page does not tell staff addresses from others."""
+    methods = set(settings.NARAVARD_LOGIN_METHODS_CITIZEN)
+    if not idp_configured("staff"):
+        methods |= set(settings.NARAVARD_LOGIN_METHODS_STAFF)
+    return methods
 
 
 def _hash_code(user_id: int, code: str) -> str:
@@ -49,13 +91,16 @@ def find_login_user(email: str):
 
 
 @transaction.atomic
-def issue_login_code(user) -> str:
-    """Make a new code for the user, retire any earlier one, and return the code."""
+def issue_login_code(user) -> str | None:
+    """Make a new code for the user and return it; None when MAX_LIVE_CODES are live.
+
+    Earlier live codes stay valid: asking again must not cancel a code on its way."""
     now = timezone.now()
-    # Only the newest code works: a code sent earlier cannot be used any more.
-    LoginCode.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(
-        expires_at=now
-    )
+    # The user's row is locked so that two requests at once cannot both add a code.
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    live = LoginCode.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now)
+    if live.count() >= MAX_LIVE_CODES:
+        return None
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     LoginCode.objects.create(
         user=user, code_hash=_hash_code(user.pk, code), expires_at=now + CODE_VALID_FOR
@@ -64,14 +109,15 @@ def issue_login_code(user) -> str:
 
 
 def send_login_code(email: str) -> None:
-    """Send a code if there is an active account; do nothing visible otherwise.
-
-    The caller shows the same message either way, so the page does not tell
-    whether an address has an account."""
+    """Send a code if there is an active account that may log in with one; do nothing
+    visible otherwise. Run by a Celery task (actors.tasks), so that the web request
+    does the same work whether the address has an account or not."""
     user = find_login_user(email)
-    if user is None:
+    if user is None or EMAIL_CODE not in login_methods_for(user):
         return
     code = issue_login_code(user)
+    if code is None:
+        return  # the codes already sent still work
     minutes = int(CODE_VALID_FOR.total_seconds() // 60)
     send_mail(
         subject=_("Your login code for Naravard"),
@@ -85,29 +131,53 @@ def send_login_code(email: str) -> None:
     )
 
 
+def request_login_code(email: str) -> None:
+    """The web request's part of asking for a code, the same for every address: once
+    the request's transaction commits, a task looks the address up and sends the mail.
+
+    With the broker down the code is sent from here instead (a login must still work
+    when Redis is away); only then is a known address slower to answer."""
+    transaction.on_commit(lambda: _enqueue_login_code(email))
+
+
+def _enqueue_login_code(email: str) -> None:
+    from reminders.wake import BROKER_ERRORS
+
+    from .tasks import send_login_code as task
+
+    try:
+        task.delay(email)
+    except BROKER_ERRORS as exc:
+        log.warning("could not enqueue a login code (%s); sending it now", type(exc).__name__)
+        send_login_code(email)
+
+
 @transaction.atomic
 def check_login_code(user, code: str) -> bool:
-    """True, and the code is used up, when `code` is the user's newest live code.
+    """True, and the code is used up, when `code` is one of the user's live codes.
 
-    A wrong code counts against the live code and burns it after MAX_WRONG_TRIES."""
+    A wrong code is a wrong try against every live code, since it was compared with each
+    of them: each code still meets at most MAX_WRONG_TRIES guesses before it is burned,
+    so three live codes do not give a guesser more than three codes' worth of tries.
+    A right code retires the user's other live codes too."""
     now = timezone.now()
-    login_code = (
+    live = list(
         LoginCode.objects.select_for_update()
         .filter(user=user, used_at__isnull=True, expires_at__gt=now)
-        .order_by("-created_at", "-pk")
-        .first()
+        .order_by("created_at", "pk")
     )
-    if login_code is None:
+    if not live:
         return False
-    code = "".join(ch for ch in (code or "") if ch.isdigit())
-    if constant_time_compare(login_code.code_hash, _hash_code(user.pk, code)):
-        login_code.used_at = now
-        login_code.save(update_fields=["used_at"])
+    digest = _hash_code(user.pk, "".join(ch for ch in (code or "") if ch.isdigit()))
+    matches = [c for c in live if constant_time_compare(c.code_hash, digest)]
+    ids = [c.pk for c in live]
+    if matches:
+        LoginCode.objects.filter(pk__in=ids).update(used_at=now)
         return True
-    login_code.attempts += 1
-    if login_code.attempts >= MAX_WRONG_TRIES:
-        login_code.used_at = now
-    login_code.save(update_fields=["attempts", "used_at"])
+    LoginCode.objects.filter(pk__in=ids).update(
+        attempts=F("attempts") + 1,
+        used_at=Case(When(attempts__gte=MAX_WRONG_TRIES - 1, then=now), default=None),
+    )
     return False
 
 
@@ -118,7 +188,9 @@ class EmailCodeBackend(BaseBackend):
         if not email or not code:
             return None
         user = find_login_user(email)
-        if user is None or not check_login_code(user, code):
+        if user is None or EMAIL_CODE not in login_methods_for(user):
+            return None
+        if not check_login_code(user, code):
             return None
         return user
 
@@ -128,77 +200,14 @@ class EmailCodeBackend(BaseBackend):
         return user
 
 
-# --- rate limits -------------------------------------------------------------------
-
-
-class RateLimited(Exception):
-    """Too many login attempts from one address or for one e-mail in the window."""
-
-
-def client_ip(request) -> str:
-    # REMOTE_ADDR is the proxy's address behind a load balancer; settings.BEHIND_PROXY
-    # says when X-Forwarded-For (set by our own proxy, last hop) can be trusted.
-    if getattr(settings, "BEHIND_PROXY", False):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[-1].strip()
-    return request.META.get("REMOTE_ADDR", "")
-
-
-# One statement counts an attempt: a new key, or a key whose window has ended, starts
-# again at 1. Two requests at once both count (the row lock orders them).
-_COUNT_ATTEMPT = """
-INSERT INTO actors_loginattemptcount AS c (key, count, window_ends)
-VALUES (%(key)s, 1, now() + make_interval(secs => %(window)s))
-ON CONFLICT (key) DO UPDATE SET
-    count = CASE WHEN c.window_ends <= now() THEN 1 ELSE c.count + 1 END,
-    window_ends = CASE WHEN c.window_ends <= now() THEN excluded.window_ends
-                  ELSE c.window_ends END
-RETURNING count
-"""
-
-
-def _hit(key: str, limit: int, window: int) -> bool:
-    """Count one attempt; True while the count is within the limit (fixed window)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_COUNT_ATTEMPT, {"key": key, "window": window})
-        (count,) = cursor.fetchone()
-    return count <= limit
-
-
-def forget_ended_windows() -> int:
-    """Delete the counts of windows that have ended (a beat task): they count nothing."""
-    deleted, _kinds = LoginAttemptCount.objects.filter(window_ends__lt=timezone.now()).delete()
-    return deleted
-
-
-def check_rate_limit(request, kind: str, email: str = "") -> None:
-    """Raise RateLimited when this IP, or this e-mail, has tried too often.
-
-    `kind` keeps sending codes, checking codes and passwords in separate counters."""
-    limits = settings.NARAVARD_LOGIN_RATE_LIMITS
-    window = limits["window_seconds"]
-    ok = True
-    if request is not None:
-        ok = _hit(f"login:{kind}:ip:{client_ip(request)}", limits["per_ip"], window)
-    if email:
-        # Hash the address so that no e-mail addresses are stored in clear text here.
-        digest = salted_hmac("naravard.login-limit", normalise_email(email)).hexdigest()
-        ok = _hit(f"login:{kind}:email:{digest}", limits["per_email"], window) and ok
-    if not ok:
-        raise RateLimited
-
-
-class RateLimitedModelBackend(ModelBackend):
-    """Django's password backend with the login rate limit, so that every password form
-    (the admin's login too, not only /login/) is limited the same way."""
+class PasswordBackend(ModelBackend):
+    """Django's password backend, refusing people whose role may not use a password
+    (with the same answer as a wrong password). The tries are limited, and staff asked
+    for a second factor, by the login views (actors.views), the only password form:
+    the admin's login sends people there (actors.admin_site)."""
 
     def authenticate(self, request, username=None, password=None, **kwargs):
-        if username is None or password is None:
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None and PASSWORD not in login_methods_for(user):
             return None
-        try:
-            check_rate_limit(request, "password_backend", username)
-        except RateLimited:
-            # PermissionDenied stops Django from trying the remaining backends.
-            raise PermissionDenied from None
-        return super().authenticate(request, username=username, password=password, **kwargs)
+        return user

@@ -36,3 +36,28 @@ class CodeForm(forms.Form):
                 _("Enter the %(digits)d digits from the e-mail.") % {"digits": CODE_DIGITS}
             )
         return digits
+
+
+class AuthenticatorCodeForm(CodeForm):
+    """The six digits the authenticator app shows (TOTP, django-otp)."""
+
+    code = forms.CharField(
+        label=_("Code from your authenticator app"),
+        help_text=_("The app shows a new code of six digits every 30 seconds."),
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autofocus": True,
+            }
+        ),
+    )
+
+    def clean_code(self):
+        digits = "".join(ch for ch in self.cleaned_data["code"] if ch.isdigit())
+        if len(digits) != CODE_DIGITS:
+            raise forms.ValidationError(
+                _("Enter the %(digits)d digits from the app.") % {"digits": CODE_DIGITS}
+            )
+        return digits

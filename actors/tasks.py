@@ -1,10 +1,16 @@
-"""Housekeeping jobs for accounts (Celery, thin: the work is in actors.auth)."""
+"""Jobs for accounts (Celery, thin: the work is in actors.auth and actors.limits)."""
 
 from celery import shared_task
 
-from . import auth
+from . import auth, limits
 
 
 @shared_task
 def forget_login_attempt_counts() -> int:
-    return auth.forget_ended_windows()
+    return limits.forget_ended_windows()
+
+
+@shared_task(ignore_result=True)
+def send_login_code(email: str) -> None:
+    """Look the address up and mail a code if it may have one (actors.auth)."""
+    auth.send_login_code(email)

@@ -127,5 +127,27 @@ def client():
     return Client(HTTP_ACCEPT_LANGUAGE="en")
 
 
+@pytest.fixture
+def celery_eager():
+    """Celery tasks run at once in the test's process and transaction, as a worker
+    would run them (the login code's mail, actors.tasks); errors are raised."""
+    from naravard.celery import app
+
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
+@pytest.fixture
+def admin_client(admin_user):
+    """pytest-django's, but past the second factor the admin asks for (actors.admin_site)."""
+    from second_factor import verified_login
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    verified_login(client, admin_user)
+    return client
+
+
 # Personas
-pytest_plugins = ["personas"]
+pytest_plugins = ["personas", "idp_process"]

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from personas import make_staff
+from second_factor import verified_login
 
 from actors.models import Organisation, Role, User
 from contracts import services
@@ -30,7 +31,14 @@ from contracts.models import (
 from patients import services as patient_services
 from patients.access import get_patient_for
 from patients.identity import luhn_check_digit
-from patients.models import AccessLogEntry, CareTeamMember, Consent, Patient, Relative
+from patients.models import (
+    AccessLogEntry,
+    CareTeamMember,
+    Consent,
+    EmergencyReview,
+    Patient,
+    Relative,
+)
 
 pytest_plugins = ["personas"]
 
@@ -103,13 +111,19 @@ def add_plan_parts(contract, actor, network, nurse, relative, n, care_contact=No
     )
     patient = contract.patient
     get_patient_for(actor.user, patient.pk)
-    AccessLogEntry.objects.create(
+    emergency_read = AccessLogEntry.objects.create(
         user=nurse,
         organisation=network["home_health"],
         patient=patient,
         action=AccessLogEntry.Action.VIEW_PLAN,
         emergency=True,
         reason="Akut försämring",
+    )
+    EmergencyReview.objects.create(
+        entry=emergency_read,
+        reviewer=actor.user,
+        organisation=network["vardcentral"],
+        verdict=EmergencyReview.Verdict.JUSTIFIED,
     )
     for status in (Notification.Status.FAILED, Notification.Status.SENT):
         Notification.objects.create(
@@ -344,7 +358,7 @@ def test_operator_retries_failed_notifications(admin_client, world):
 def test_staff_without_change_permission_cannot_retry_notifications(client, world):
     viewer = User.objects.create_user(email="operator@example.org", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_notification"))
-    client.force_login(viewer)
+    verified_login(client, viewer)
     failed = Notification.objects.get(status=Notification.Status.FAILED)
 
     client.post(
@@ -400,7 +414,7 @@ def test_opening_a_patients_record_in_the_admin_is_access_logged(plan, model_nam
 
     operator = User.objects.create_superuser(email="drift@example.org", password="pw")
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(operator)
+    verified_login(client, operator)
     obj = plan.patient if model_name == "patient" else plan
     url = reverse(f"admin:{obj._meta.app_label}_{model_name}_change", args=[obj.pk])
 
@@ -418,7 +432,7 @@ def test_opening_an_event_in_the_admin_is_access_logged(plan):
 
     operator = User.objects.create_superuser(email="drift2@example.org", password="pw")
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(operator)
+    verified_login(client, operator)
     event = Event.objects.filter(contract=plan).first()
     assert client.get(reverse("admin:contracts_event_change", args=[event.pk])).status_code == 200
     assert AccessLogEntry.objects.filter(user=operator, patient=plan.patient).count() == 1

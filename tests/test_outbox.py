@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.urls import reverse
 from personas import version
+from second_factor import verified_login
 
 from actors.models import User
 from contracts import services
@@ -445,7 +446,7 @@ def test_admin_viewer_sees_follow_up_tasks(client, plan, clock):
     sweeps.run_all()
     viewer = User.objects.create_user(email="drift@example.org", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_followuptask"))
-    client.force_login(viewer)
+    verified_login(client, viewer)  # the admin asks for the second factor
 
     response = client.get(reverse("admin:contracts_followuptask_changelist"))
 

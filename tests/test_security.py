@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core import mail
 from django.core.cache import cache
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 
 from patients.models import AccessLogEntry
@@ -89,10 +89,13 @@ def test_the_login_is_rate_limited(client, tolvan):
     cache.clear()
 
 
+@pytest.mark.usefixtures("celery_eager")
 def test_no_health_data_in_the_application_logs(client, plan, tolvan, doctor, cardiologist, caplog):
     secrets = ["Tolvan", "19121212", "Att kunna gå till affären", "Akut bröstsmärta"]
     with caplog.at_level(logging.DEBUG):
-        client.post("/login/code/", {"email": "tolvan@example.org"})
+        # The code is mailed by a task once the request commits (actors.auth).
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            client.post("/login/code/", {"email": "tolvan@example.org"})
         code = re.search(r"\b(\d{6})\b", mail.outbox[-1].body).group(1)
         client.post("/login/code/enter/", {"code": "000000" if code != "000000" else "111111"})
         client.post("/login/code/enter/", {"code": code})

@@ -2,7 +2,8 @@
 
 Fixtures: `browser` (one chromium per run), `page` (a fresh context per test, English
 locale and Stockholm time, relative URLs go to the live server), `login_as(page, user)`
-(the real login: code by e-mail, or the password form for staff) and
+(the real login: code by e-mail, or the password form and the authenticator code for
+staff, whose device the fixture makes and whose code it computes) and
 `assert_accessible(page)` (axe-core; fails on serious or critical violations).
 Mark the tests `@pytest.mark.browser`; they need `transactional_db` (the live server
 runs in another thread and must see committed data), which `page` brings in.
@@ -71,19 +72,34 @@ def _submit(page, form_selector):
 @pytest.fixture
 def login_as():
     """Log in through the real pages. Patients and relatives (and anyone, with
-    how="code") use the code by e-mail; staff use the password form by default."""
+    how="code") use the code by e-mail; staff use the password form by default, then
+    the code from their authenticator app (a device made here, its code computed)."""
+    from second_factor import code_now, totp_device
+
+    from naravard.celery import app
 
     def login(page, user, how=None):
         how = how or ("password" if user.memberships.exists() else "code")
         page.goto("/login/")
         if how == "password":
+            device = totp_device(user)
             page.fill("input[name=username]", user.email)
             page.fill("input[name=password]", PASSWORD)
             _submit(page, "form:has(input[name=password])")
+            assert "/login/second-factor/" in page.url, f"no second factor: {page.url}"
+            page.fill("input[name=code]", code_now(device))
+            _submit(page, "form:has(input[name=code])")
         else:
             sent = len(mail.outbox)
             page.fill("input[name=email]", user.email)
-            _submit(page, "form[action='/login/code/']")
+            # The mail is sent by a Celery task (actors.tasks): run it in this process
+            # (the live server is a thread of it) for this one request.
+            eager = app.conf.task_always_eager
+            app.conf.task_always_eager = True
+            try:
+                _submit(page, "form[action='/login/code/']")
+            finally:
+                app.conf.task_always_eager = eager
             assert len(mail.outbox) == sent + 1, "no login code was sent"
             code = re.search(r"\b(\d{6})\b", mail.outbox[-1].body).group(1)
             page.fill("input[name=code]", code)
