@@ -177,21 +177,30 @@ def visible_patients() -> str:
     )
 
 
+# The access-log row of an integration's read, as patients.access writes a staff
+# member's: an integration has no login, so no assurance level (NULL, as for
+# patients.access.log_integration_reads). `{action}` is the SQL of the row's action.
 LOG_READS = """
     INSERT INTO patients_accesslogentry
-        (at, user_id, organisation_id, role, api_client, patient_id, action, emergency, reason)
+        (at, user_id, organisation_id, role, api_client, patient_id, action, emergency, reason,
+         assurance_level)
     SELECT DISTINCT %(now)s::timestamptz, NULL::bigint, %(organisation)s::bigint, '',
-           %(client)s::text, patient_id, %(action)s::text, false, ''"""
+           %(client)s::text, patient_id, {action}, false, '', NULL::smallint"""
+READ = "%(action)s::text"
 
 
+# A contract that exists but is not the organisation's is refused (None, a 404) and,
+# in the same statement, logged as a `denied` row of its patient (patients.access).
 @cache
 def contract_read() -> PreparedStatement:
+    log = LOG_READS.format(action=f"CASE WHEN allowed THEN {READ} ELSE %(denied)s::text END")
     return PreparedStatement(f"""
-WITH target AS (
-    SELECT c.* FROM contracts_contract c
-    WHERE c.id = %(contract)s AND c.patient_id IN ({visible_patients()})
+WITH found AS (
+    SELECT c.*, c.patient_id IN ({visible_patients()}) AS allowed
+    FROM contracts_contract c WHERE c.id = %(contract)s
 ),
-logged AS ({LOG_READS} FROM target RETURNING patient_id)
+target AS (SELECT * FROM found WHERE allowed),
+logged AS ({log} FROM found RETURNING patient_id)
 SELECT c.version, {contract_json()}::text, (SELECT count(*) FROM logged)
 FROM target c
 """)  # noqa: S608 - constant fragments; values are parameters
@@ -215,7 +224,7 @@ WITH candidates AS (
     LIMIT %(limit)s + 1
 ),
 shown AS (SELECT * FROM candidates ORDER BY txid, id LIMIT %(limit)s),
-logged AS ({LOG_READS} FROM shown RETURNING patient_id)
+logged AS ({LOG_READS.format(action=READ)} FROM shown RETURNING patient_id)
 SELECT
     (SELECT count(*) FROM candidates) > %(limit)s,
     (SELECT coalesce(json_agg({event} ORDER BY e.txid, e.id), '[]'::json)::text FROM shown e),
@@ -235,6 +244,7 @@ def _params(organisation, client_name: str, now) -> dict:
         "client": client_name[:100],
         "now": now,
         "action": AccessLogEntry.Action.API_READ,
+        "denied": AccessLogEntry.Action.DENIED,
         "tz": settings.TIME_ZONE,
     }
 

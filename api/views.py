@@ -35,6 +35,7 @@ from naravard.paging import KeysetPage, decode_cursor, encode_cursor
 from patients.access import (
     care_team_with_consent,
     log_integration_reads,
+    patient_for_organisation,
     patients_visible_to_organisation,
 )
 from patients.models import Relative
@@ -156,8 +157,8 @@ class PatientList(ReadView):
 class PatientDetail(ReadView):
     @extend_schema(responses={200: s.PatientOut, **NOT_FOUND})
     def get(self, request, pk):
-        patient = patients_visible_to_organisation(self.integrator.organisation)
-        patient = patient.filter(pk=pk).first()
+        integrator = self.integrator
+        patient = patient_for_organisation(integrator.organisation, integrator.client.name, pk)
         if patient is None:
             raise exceptions.NotFound()
         self.log_reads([patient.pk])
@@ -169,8 +170,8 @@ class CareTeam(ReadView):
 
     @extend_schema(responses={200: s.CareTeamMemberOut(many=True), **NOT_FOUND})
     def get(self, request, pk):
-        organisation = self.integrator.organisation
-        if not patients_visible_to_organisation(organisation).filter(pk=pk).exists():
+        integrator = self.integrator
+        if patient_for_organisation(integrator.organisation, integrator.client.name, pk) is None:
             raise exceptions.NotFound()
         members, consents = care_team_with_consent(pk)
         self.log_reads([pk])

@@ -349,6 +349,11 @@ RULES: dict[str, DayRule] = {
     "fixed_contact_escalation": DayRule(
         days=3, working_days=True, basis="policy", reference="DESIGN.md §3"
     ),
+    # Our policy (issue 15): an emergency read (nödåtkomst) not reviewed within 5
+    # working days becomes a follow-up task for the patient's own care team.
+    "emergency_review_overdue": DayRule(
+        days=5, working_days=True, basis="policy", reference="issue 15"
+    ),
     # Our policy (DESIGN §3): a next step passed without a recorded outcome.
     "next_step_outcome_overdue": DayRule(
         days=0, working_days=False, hours=24, basis="policy", reference="DESIGN.md §3"

@@ -195,6 +195,13 @@ def _relative_access(wording, before, after, args):
     }
 
 
+def _emergency_access_reviewed(wording, before, after, args):
+    # Written by patients.services.review_emergency_read; `after` holds the verdict.
+    if after.get("verdict") == "justified":
+        return _("%(who)s reviewed an emergency read of the plan and found it justified.") % args
+    return _("%(who)s reviewed an emergency read of the plan and found it not justified.") % args
+
+
 def _discharge_planned(wording, before, after, args):
     args["date"] = _day(after.get("planned_on"))
     return _("%(who)s planned the discharge from hospital for %(date)s.") % args
@@ -237,6 +244,7 @@ SENTENCES = {
         gettext_lazy("%(who)s added %(organisation)s to the care team.")
     ),
     Kind.RELATIVE_ACCESS_CHANGED: _relative_access,
+    Kind.EMERGENCY_ACCESS_REVIEWED: _emergency_access_reviewed,
     Kind.ADMISSION_REGISTERED: gettext_lazy("%(who)s registered a hospital stay."),
     Kind.ADMISSION_NOTICE_SENT: gettext_lazy("%(who)s sent the admission notice."),
     Kind.DISCHARGE_NOTICE_SENT: gettext_lazy("%(who)s sent a notice about the hospital stay."),

@@ -21,7 +21,7 @@ from api import reads
 from api.serializers import ContractOut
 from contracts.models import Commitment, Contract, FixedCareContact, Goal, NextStep
 from naravard.paging import KeysetPage
-from patients.access import patients_visible_to_organisation
+from patients.access import patient_for_organisation, patients_visible_to_organisation
 from patients.models import CareTeamMember
 
 from .resources import (
@@ -338,7 +338,7 @@ def read_careplan(organisation, client_name, resource_id):
 
 def read_patient(organisation, client_name, resource_id):
     pk = number(resource_id)
-    patient = patients_visible_to_organisation(organisation).filter(pk=pk).first() if pk else None
+    patient = patient_for_organisation(organisation, client_name, pk) if pk else None
     return Found([patient_resource(patient)], patient_ids={patient.pk}) if patient else None
 
 
@@ -383,8 +383,7 @@ def read_careteam(organisation, client_name, resource_id):
         patient_id = contacts.values_list("contract__patient_id", flat=True).first()
     else:
         patient_id = number(resource_id, "team")
-    visible = patients_visible_to_organisation(organisation)
-    patient = visible.filter(pk=patient_id).first() if patient_id else None
+    patient = patient_for_organisation(organisation, client_name, patient_id)
     if patient is None:
         return None
     return Found(careteams_of(patient, only=resource_id), patient_ids={patient.pk})

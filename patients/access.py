@@ -10,9 +10,20 @@ The rule:
   care relationship with the patient: on the patient's active care team AND with the
   patient's consent (not withdrawn, spärr), both for that same organisation; the role
   inside that organisation does not matter for reading;
-- any other staff member may read (never write) after stating an emergency reason
-  (nödåtkomst); that read is logged with emergency=True for review;
+- a clinician or coordinator with no care relationship may read (never write) in an
+  emergency (nödåtkomst, `emergency_refusal`): logged in with e-legitimation (assurance
+  level 3), a kind of emergency and a reason of at least a sentence, and at most
+  settings.NARAVARD_EMERGENCY_ACCESS_DAILY_LIMIT patients a day. Home-care staff and
+  organisation administrators (in that role alone) may not: home care has its own
+  patients' plans through the care team, and an administrator's work needs no health
+  data. The read is logged with emergency=True, reviewed by administrators, and the
+  patient is told (reminders.notify.emergency_access_read);
 - nobody else, not even a superuser: the admin is not a way to read plans.
+
+Every access-log row carries the assurance level of the reader's login, taken from the
+request by AssuranceLevelMiddleware (`login_level`); integrations' rows have none. A
+staff member or integration refused a patient who exists gets a `denied` row: the
+patient sees the attempt. A missing id writes nothing.
 
 The care relationship and the relatives' access are defined once each, as querysets
 (`care_relationships`, `relatives_with_access`). Readers that go through the ORM filter
@@ -24,21 +35,82 @@ naming consent and the care team together.
 """
 
 import functools
+import re
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
+from datetime import time as clock
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from psycopg import sql
 
-from actors.models import Membership
+from actors.assurance import LOA3, level_of
+from actors.models import Membership, Role
 
-from .models import AccessLogEntry, CareTeamMember, Consent, Patient, Relative
+from .models import (
+    AccessLogEntry,
+    CareTeamMember,
+    Consent,
+    EmergencyCategory,
+    Patient,
+    Relative,
+)
 
 EMERGENCY_REASON_MAX = 500
 EMERGENCY_SESSION_KEY = "emergency_access"
+# Roles that may read a plan in an emergency (see the module docstring).
+EMERGENCY_ROLES = (Role.CLINICIAN, Role.COORDINATOR)
+EMERGENCY_LEVEL = LOA3
+# A reason is at least a sentence: this many characters and words of letters, so that
+# "." or "x" or "akut akut" is not one.
+EMERGENCY_REASON_MIN_CHARS = 20
+EMERGENCY_REASON_MIN_WORDS = 3
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+# --- the assurance level of the login behind this request --------------------------------
+
+_login_level: ContextVar = ContextVar("naravard_login_level", default=None)
+
+
+class AssuranceLevelMiddleware:
+    """Make the assurance level of the request's login (actors.assurance) known to
+    every writer of the access log in this request, page, admin or listing alike,
+    without passing the request down. Read lazily: a request that logs nothing does
+    not load its session for it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = _login_level.set(functools.partial(level_of, request))
+        try:
+            return self.get_response(request)
+        finally:
+            _login_level.reset(token)
+
+
+def login_level() -> int | None:
+    """The assurance level of the login this code runs for, or None (no request: a job,
+    an integration, a shell)."""
+    source = _login_level.get()
+    return source() if source is not None else None
+
+
+@contextmanager
+def logged_in_at(level: int | None):
+    """Run the block as if for a login of `level` (commands and tests)."""
+    token = _login_level.set(lambda: level)
+    try:
+        yield
+    finally:
+        _login_level.reset(token)
 
 
 class NoAccess(Http404):
@@ -55,6 +127,7 @@ class Viewer:
     relative: Relative | None = None
     emergency: bool = False
     reason: str = ""
+    reason_category: str | None = None
 
     @property
     def organisation(self):
@@ -171,6 +244,7 @@ def log_patients_listed(*, user, memberships, patient_ids, prefer_role=None):
         .filter(patient_id__in=patient_ids, organisation_id__in=list(by_org))
         .values_list("patient_id", "organisation_id")
     )
+    level = login_level()
     access = {}
     for patient_id, organisation_id in pairs:
         candidate = by_org[organisation_id]
@@ -184,6 +258,7 @@ def log_patients_listed(*, user, memberships, patient_ids, prefer_role=None):
             role=access[patient_id].role,
             patient_id=patient_id,
             action=AccessLogEntry.Action.SEARCH,
+            assurance_level=level,
         )
         for patient_id in patient_ids
         if patient_id in access
@@ -223,7 +298,97 @@ def clean_emergency_reason(reason) -> str:
     return (reason or "").strip()[:EMERGENCY_REASON_MAX]
 
 
-def viewer_for(user, patient: Patient, *, emergency_reason: str = "") -> Viewer:
+@dataclass(frozen=True)
+class EmergencyReason:
+    """Why a staff member reads a plan in an emergency: a kind of emergency
+    (EmergencyCategory) and their own words."""
+
+    category: str
+    text: str
+
+    def problems(self) -> list:
+        """What is wrong with the reason, as messages for the form; [] when it will do."""
+        found = []
+        if self.category not in EmergencyCategory.values:
+            found.append(_("Choose what kind of emergency it is."))
+        text = clean_emergency_reason(self.text)
+        if (
+            len(text) < EMERGENCY_REASON_MIN_CHARS
+            or len(_WORD.findall(text)) < EMERGENCY_REASON_MIN_WORDS
+        ):
+            found.append(
+                _(
+                    "Describe the situation in at least a sentence: what is happening and "
+                    "why the plan is needed now."
+                )
+            )
+        return found
+
+    def __bool__(self) -> bool:
+        return not self.problems()
+
+
+def _start_of_today() -> datetime:
+    # The Stockholm day (TIME_ZONE), whatever zone a request may have activated.
+    zone = timezone.get_default_timezone()
+    return datetime.combine(timezone.localdate(timezone=zone), clock(0), tzinfo=zone)
+
+
+def emergency_patients_today(user) -> set[int]:
+    """The patients `user` read with emergency access today (Stockholm day), from the log."""
+    return set(
+        AccessLogEntry.objects.filter(user=user, emergency=True, at__gte=_start_of_today())
+        .values_list("patient_id", flat=True)
+        .distinct()
+    )
+
+
+def emergency_limit_reached(user, patient_id) -> bool:
+    """Whether opening `patient_id` would pass the daily limit; a patient already opened
+    today with emergency access does not count again."""
+    opened = emergency_patients_today(user)
+    opened.discard(_as_int(patient_id))
+    return len(opened) >= settings.NARAVARD_EMERGENCY_ACCESS_DAILY_LIMIT
+
+
+def _as_int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class EmergencyRefusal:
+    """Why the emergency form is refused, whatever the patient id (so that it tells
+    nothing about which ids exist)."""
+
+    ROLE = "role"
+    LEVEL = "level"
+    LIMIT = "limit"
+
+
+def emergency_membership(user, memberships=None):
+    """The user's first active membership in a role that may use emergency access."""
+    if memberships is not None:
+        return next((m for m in memberships if m.role in EMERGENCY_ROLES), None)
+    return _first_active_membership(user, roles=EMERGENCY_ROLES)
+
+
+def emergency_refusal(user, level, patient_id) -> str | None:
+    """The rule for emergency access before any patient is looked at: the role, the
+    login's assurance level and the daily limit. None when the user may state a reason."""
+    if not _can_log_in(user) or emergency_membership(user) is None:
+        return EmergencyRefusal.ROLE
+    if (level or 0) < EMERGENCY_LEVEL:
+        return EmergencyRefusal.LEVEL
+    if emergency_limit_reached(user, patient_id):
+        return EmergencyRefusal.LIMIT
+    return None
+
+
+def viewer_for(
+    user, patient: Patient, *, emergency_reason: EmergencyReason | None = None
+) -> Viewer:
     """How `user` may see `patient`, or NoAccess. Writes nothing; see get_patient_for."""
     if not _can_log_in(user):
         raise NoAccess
@@ -233,7 +398,7 @@ def viewer_for(user, patient: Patient, *, emergency_reason: str = "") -> Viewer:
         emergency_reason,
         relative=lambda: _relative_with_access(user, patient),
         staff_membership=lambda: staff_memberships_with_access(user, patient.pk).first(),
-        any_membership=lambda: _first_active_membership(user),
+        any_membership=lambda: emergency_membership(user),
     )
 
 
@@ -250,15 +415,24 @@ def _viewer(user, patient, emergency_reason, *, relative, staff_membership, any_
     membership = staff_membership()
     if membership:
         return Viewer(kind="staff", can_write=True, membership=membership)
-    reason = clean_emergency_reason(emergency_reason)
-    if reason:
-        # Emergency access (nödåtkomst): any active staff member may read the plan for a
-        # stated reason, even past a spärr, as PDL allows when the patient cannot consent.
-        # It is read-only and flagged in the log for review.
+    if emergency_reason:
+        # Emergency access (nödåtkomst): a clinician or coordinator may read the plan for
+        # a stated reason, even past a spärr, as PDL allows when the patient cannot
+        # consent; logged in with e-legitimation and within the day's limit. It is
+        # read-only, flagged in the log for review, and the patient is told.
         membership = any_membership()
-        if membership:
+        if (
+            membership
+            and (login_level() or 0) >= EMERGENCY_LEVEL
+            and not emergency_limit_reached(user, patient.pk)
+        ):
             return Viewer(
-                kind="staff", can_write=False, membership=membership, emergency=True, reason=reason
+                kind="staff",
+                can_write=False,
+                membership=membership,
+                emergency=True,
+                reason=clean_emergency_reason(emergency_reason.text),
+                reason_category=emergency_reason.category,
             )
     raise NoAccess
 
@@ -267,22 +441,20 @@ def _relative_with_access(user, patient):
     return relatives_with_access().filter(patient=patient, user=user).first()
 
 
-def _first_active_membership(user):
-    return (
-        Membership.objects.active()
-        .filter(user=user)
-        .select_related("organisation")
-        .order_by("id")
-        .first()
-    )
+def _first_active_membership(user, roles=None):
+    memberships = Membership.objects.active().filter(user=user)
+    if roles is not None:
+        memberships = memberships.filter(role__in=roles)
+    return memberships.select_related("organisation").order_by("id").first()
 
 
-def log_access(viewer: Viewer, user, patient: Patient, action: str, reason: str = ""):
+def log_access(viewer: Viewer, user, patient: Patient, action: str):
     """Write the access-log row for a staff read. Patients and relatives are not logged:
-    the log is about care staff reading health data (PDL)."""
+    the log is about care staff reading health data (PDL). An emergency read also tells
+    the patient (at most once per reader and day)."""
     if viewer.kind != "staff":
         return None
-    return AccessLogEntry.objects.create(
+    entry = AccessLogEntry.objects.create(
         user=user,
         organisation=viewer.organisation,
         role=viewer.membership.role if viewer.membership else "",
@@ -290,8 +462,48 @@ def log_access(viewer: Viewer, user, patient: Patient, action: str, reason: str 
         action=action,
         emergency=viewer.emergency,
         # A reason is kept only for emergency reads; ordinary reads need none.
-        reason=clean_emergency_reason(reason or viewer.reason) if viewer.emergency else "",
+        reason=viewer.reason if viewer.emergency else "",
+        reason_category=viewer.reason_category if viewer.emergency else None,
+        assurance_level=login_level(),
     )
+    if viewer.emergency:
+        from reminders.notify import emergency_access_read  # reminders imports contracts
+
+        emergency_access_read(entry, patient)
+    return entry
+
+
+def log_denied(user, patient_id, membership) -> AccessLogEntry | None:
+    """A staff member was refused a patient who exists: a `denied` row in the patient's
+    log, naming the organisation they asked from. Nothing for someone with no active
+    membership (another patient, a relative): the log is about staff."""
+    if membership is None:
+        return None
+    return AccessLogEntry.objects.create(
+        user=user,
+        organisation=membership.organisation,
+        role=membership.role,
+        patient_id=patient_id,
+        action=AccessLogEntry.Action.DENIED,
+        assurance_level=login_level(),
+    )
+
+
+def patient_for_organisation(organisation, client_name: str, patient_id):
+    """The patient, if the integration's organisation may see them, else None (a 404);
+    a refused patient who exists gets a `denied` row. The caller logs the read."""
+    pk = _as_int(patient_id)
+    if pk is None:
+        return None
+    patient = patients_visible_to_organisation(organisation).filter(pk=pk).first()
+    if patient is None and Patient.objects.filter(pk=pk).exists():
+        AccessLogEntry.objects.create(
+            organisation=organisation,
+            api_client=client_name[:100],
+            patient_id=pk,
+            action=AccessLogEntry.Action.DENIED,
+        )
+    return patient
 
 
 @functools.cache
@@ -323,13 +535,15 @@ def get_patient_for(
     patient_id,
     *,
     action: str = AccessLogEntry.Action.VIEW_PLAN,
-    emergency_reason: str = "",
+    emergency_reason: EmergencyReason | None = None,
     memberships=None,
 ) -> tuple[Patient, Viewer]:
     """The patient and how the user sees them, with the access-log row written.
 
-    Raises 404 when the patient does not exist or the user may not see them. If the
-    log row cannot be written the exception propagates and nothing is shown.
+    Raises 404 when the patient does not exist or the user may not see them; a staff
+    member refused a patient who exists gets a `denied` row (one more query, two
+    without `memberships`). If the log row cannot be written the exception propagates
+    and nothing is shown.
 
     A caller that has the user's active memberships anyway (in id order, with their
     organisations) passes them, so the staff member's is not fetched again. No
@@ -356,20 +570,23 @@ def get_patient_for(
             )
         return next((m for m in memberships if m.pk == patient.membership_id), None)
 
-    def any_membership():
-        if memberships is None:
-            return _first_active_membership(user)
-        return memberships[0] if memberships else None
-
-    viewer = _viewer(
-        user,
-        patient,
-        emergency_reason,
-        relative=lambda: patient.may_be_relative and _relative_with_access(user, patient),
-        staff_membership=staff_membership,
-        any_membership=any_membership,
-    )
-    log_access(viewer, user, patient, action, emergency_reason)
+    try:
+        viewer = _viewer(
+            user,
+            patient,
+            emergency_reason,
+            relative=lambda: patient.may_be_relative and _relative_with_access(user, patient),
+            staff_membership=staff_membership,
+            any_membership=lambda: emergency_membership(user, memberships),
+        )
+    except NoAccess:
+        if memberships is not None:
+            first = memberships[0] if memberships else None
+        else:
+            first = _first_active_membership(user)
+        log_denied(user, patient.pk, first)
+        raise
+    log_access(viewer, user, patient, action)
     return patient, viewer
 
 
@@ -385,24 +602,28 @@ def patients_readable_by(user):
 # --- emergency access in the session --------------------------------------------------
 
 
-def grant_emergency_access(request, patient_id, reason: str) -> None:
+def grant_emergency_access(request, patient_id, reason: EmergencyReason) -> None:
     """Remember the stated reason for this patient in the session, for a limited time.
 
-    Only the reason is kept; every read made with it is logged by get_patient_for."""
+    Only the reason is kept; every read made with it is checked and logged by
+    get_patient_for."""
     grants = request.session.get(EMERGENCY_SESSION_KEY, {})
     until = time.time() + settings.NARAVARD_EMERGENCY_ACCESS_SECONDS
-    grants[str(patient_id)] = {"reason": clean_emergency_reason(reason), "until": until}
+    grants[str(patient_id)] = {
+        "category": reason.category,
+        "reason": clean_emergency_reason(reason.text),
+        "until": until,
+    }
     request.session[EMERGENCY_SESSION_KEY] = _unexpired(grants)
 
 
-def emergency_reason_for(request, patient_id) -> str:
-    """The emergency reason this session stated for the patient, or "" (none or expired).
-
-    The staff plan view passes it on: get_patient_for(..., emergency_reason=...)."""
+def emergency_reason_for(request, patient_id) -> EmergencyReason | None:
+    """The emergency reason this session stated for the patient, or None (none or
+    expired). The staff plan view passes it on: get_patient_for(..., emergency_reason=...)."""
     grant = request.session.get(EMERGENCY_SESSION_KEY, {}).get(str(patient_id))
     if not grant or grant.get("until", 0) < time.time():
-        return ""
-    return grant.get("reason", "")
+        return None
+    return EmergencyReason(grant.get("category", ""), grant.get("reason", ""))
 
 
 def _unexpired(grants: dict) -> dict:
@@ -411,6 +632,28 @@ def _unexpired(grants: dict) -> dict:
 
 
 EMERGENCY_REASON_REQUIRED = _("State why you need emergency access to this patient's plan.")
+
+
+def emergency_reads_reviewable_by(user):
+    """Emergency reads the user reviews as an organisation administrator: those by staff
+    of their organisations (and of the units under a region or municipality they
+    administer), and those of patients whose fixed care contact (fast vårdkontakt)
+    belongs to one of them: an organisation without an administrator of its own leaves
+    no emergency read unreviewed."""
+    from contracts.models import FixedCareContact  # contracts imports this module
+
+    if not _can_log_in(user):
+        return AccessLogEntry.objects.none()
+    admin_orgs = Membership.objects.active().filter(user=user, role=Role.ORG_ADMIN)
+    org_ids = admin_orgs.values("organisation")
+    own_contact = FixedCareContact.objects.filter(
+        contract__patient=OuterRef("patient"), ended_on__isnull=True
+    ).filter(Q(organisation__in=org_ids) | Q(organisation__principal__in=org_ids))
+    return AccessLogEntry.objects.filter(emergency=True).filter(
+        Q(organisation__in=org_ids)
+        | Q(organisation__principal__in=org_ids)
+        | Q(Exists(own_contact))
+    )
 
 
 ADMIN_ROLE = "admin"
@@ -428,4 +671,24 @@ def log_admin_read(user, patient: Patient, what: str) -> AccessLogEntry:
         patient=patient,
         action=AccessLogEntry.Action.VIEW_PLAN,
         reason=what,
+        assurance_level=login_level(),
     )
+
+
+def log_admin_listed(user, patient_ids, what: str) -> list[AccessLogEntry]:
+    """An operator's admin list or search showed these patients (names, identity
+    numbers): one `search` row each, in one insert, before the page is rendered."""
+    level = login_level()
+    rows = [
+        AccessLogEntry(
+            user=user,
+            organisation=None,
+            role=ADMIN_ROLE,
+            patient_id=patient_id,
+            action=AccessLogEntry.Action.SEARCH,
+            reason=what,
+            assurance_level=level,
+        )
+        for patient_id in dict.fromkeys(patient_ids)
+    ]
+    return AccessLogEntry.objects.bulk_create(rows)

@@ -17,4 +17,5 @@ urlpatterns = [
     path("my-plan/relatives/<int:relative_id>/", views.relative_access, name="relative_access"),
     path("patients/<int:patient_id>/emergency/", views.emergency, name="emergency"),
     path("access/emergency/", views.emergency_reads, name="emergency_reads"),
+    path("access/emergency/<int:entry_id>/", views.emergency_review, name="emergency_review"),
 ]

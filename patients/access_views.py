@@ -3,18 +3,22 @@ and emergency access (nödåtkomst) for staff, with its review list for org admi
 
 Thin views: the rule is in patients.access, every write in patients.services."""
 
+from urllib.parse import urlencode
+
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
+from actors.assurance import LOA2, LOA3, level_of
 from actors.models import Membership, Role
 from contracts.history import Actor
 
@@ -23,15 +27,38 @@ from .access import (
     ADMIN_ROLE,
     EMERGENCY_REASON_MAX,
     EMERGENCY_REASON_REQUIRED,
+    EmergencyReason,
+    EmergencyRefusal,
     NoAccess,
+    emergency_reads_reviewable_by,
+    emergency_refusal,
     grant_emergency_access,
     patients_readable_by,
     viewer_for,
 )
-from .models import AccessLogEntry, CareTeamMember, Consent, Patient, Relative
+from .models import (
+    AccessLogEntry,
+    CareTeamMember,
+    Consent,
+    EmergencyCategory,
+    EmergencyReview,
+    Patient,
+    Relative,
+)
 
 LOG_PER_PAGE = 25
 ROLE_LABELS = {**dict(Role.choices), ADMIN_ROLE: gettext_lazy("Administrator")}
+
+
+def login_label(level) -> str:
+    """How the reader logged in, in plain words, from the row's assurance level."""
+    if level is None:
+        return ""
+    if level >= LOA3:
+        return gettext_lazy("Logged in with e-legitimation")
+    if level == LOA2:
+        return gettext_lazy("Logged in with a password and a code")
+    return gettext_lazy("Logged in with a simpler login (password or e-mailed code)")
 
 
 def _own_patient(user) -> Patient:
@@ -74,6 +101,7 @@ def access_log(request):
     page = Paginator(rows, LOG_PER_PAGE).get_page(_page_number(request))
     for row in page:
         row.role_label = ROLE_LABELS.get(row.role, row.role)
+        row.login_label = login_label(row.assurance_level)
     return render(
         request,
         "patients/access/access_log.html",
@@ -205,16 +233,32 @@ def relative_access(request, relative_id):
 
 
 class EmergencyForm(forms.Form):
+    category = forms.ChoiceField(
+        label=gettext_lazy("What kind of emergency is it?"),
+        choices=EmergencyCategory.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": gettext_lazy("Choose what kind of emergency it is.")},
+    )
     reason = forms.CharField(
         label=gettext_lazy("Why do you need to read this plan now?"),
         help_text=gettext_lazy(
-            "Emergency access is logged, shown to the patient and reviewed. "
-            "You can read the plan for one hour but not change it."
+            "Write at least a sentence. Emergency access is logged, shown to the patient, "
+            "who is also told by text message or e-mail, and reviewed. You can read the plan "
+            "for one hour but not change it."
         ),
         max_length=EMERGENCY_REASON_MAX,
         error_messages={"required": EMERGENCY_REASON_REQUIRED},
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+    def clean(self):
+        cleaned = super().clean()
+        if "category" in cleaned and "reason" in cleaned:
+            reason = EmergencyReason(cleaned["category"], cleaned["reason"])
+            for problem in reason.problems():
+                self.add_error("reason", problem)
+            cleaned["emergency_reason"] = reason
+        return cleaned
 
 
 def staff_plan_url(patient_id) -> str:
@@ -225,44 +269,115 @@ def staff_plan_url(patient_id) -> str:
         return f"/patients/{patient_id}/plan/"
 
 
+def step_up_url(request) -> str:
+    """Log in again with e-legitimation (actors' OIDC login), then back to this form."""
+    try:
+        start = reverse("actors:oidc_start", args=["staff"])
+    except NoReverseMatch:
+        return ""
+    return f"{start}?{urlencode({'next': request.get_full_path()})}"
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def emergency(request, patient_id):
-    """State a reason, then read the plan. The form shows no patient data: reading
-    starts on the plan page, where get_patient_for writes the flagged log row."""
+    """State a kind of emergency and a reason, then read the plan. The page is the same
+    for every id, existing or not, until a valid reason is given (patients.access has the
+    rule); it shows no patient data: reading starts on the plan page, where
+    get_patient_for checks the reason again and writes the flagged log row."""
     if not Membership.objects.active().filter(user=request.user).exists():
         raise NoAccess
-    patient = get_object_or_404(Patient.objects.only("pk"), pk=patient_id)
-    form = EmergencyForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        viewer = viewer_for(request.user, patient, emergency_reason=form.cleaned_data["reason"])
+    refusal = emergency_refusal(request.user, level_of(request), patient_id)
+    form = EmergencyForm(request.POST or None) if refusal is None else None
+    if form is not None and request.method == "POST" and form.is_valid():
+        reason = form.cleaned_data["emergency_reason"]
+        patient = Patient.objects.filter(pk=patient_id).only("pk", "user_id").first()
+        if patient is None:
+            raise NoAccess
+        viewer = viewer_for(request.user, patient, emergency_reason=reason)
         if viewer.emergency:
-            grant_emergency_access(request, patient.pk, form.cleaned_data["reason"])
+            grant_emergency_access(request, patient.pk, reason)
         return redirect(staff_plan_url(patient.pk))
-    status = 400 if request.method == "POST" else 200
-    return render(
-        request,
-        "patients/access/emergency.html",
-        {"form": form, "patient_id": patient.pk},
-        status=status,
+    status = 200 if request.method == "GET" else 400
+    if refusal is not None:
+        status = 403
+    context = {
+        "form": form,
+        "refusal": refusal,
+        "step_up_url": step_up_url(request) if refusal == EmergencyRefusal.LEVEL else "",
+        "daily_limit": settings.NARAVARD_EMERGENCY_ACCESS_DAILY_LIMIT,
+    }
+    return render(request, "patients/access/emergency.html", context, status=status)
+
+
+class ReviewForm(forms.Form):
+    verdict = forms.ChoiceField(
+        label=gettext_lazy("Was the emergency read justified?"),
+        choices=EmergencyReview.Verdict.choices,
+        widget=forms.RadioSelect,
     )
+    comment = forms.CharField(
+        label=gettext_lazy("Comment"),
+        help_text=gettext_lazy("Needed when the read was not justified."),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+def _admin_membership(user):
+    membership = (
+        Membership.objects.active()
+        .filter(user=user, role=Role.ORG_ADMIN)
+        .select_related("organisation")
+        .order_by("id")
+        .first()
+    )
+    if membership is None:
+        raise PermissionDenied
+    return membership
 
 
 @login_required
 def emergency_reads(request):
-    """Emergency reads by staff of the organisations this person administers, for review."""
-    admin_orgs = Membership.objects.active().filter(user=request.user, role=Role.ORG_ADMIN)
-    org_ids = admin_orgs.values("organisation")
-    if not admin_orgs.exists():
-        raise PermissionDenied
+    """Emergency reads to review, for administrators of the reader's organisation and of
+    the organisation of the patient's fixed care contact; unreviewed first."""
+    _admin_membership(request.user)
     rows = (
-        AccessLogEntry.objects.filter(emergency=True)
-        # A region's or municipality's admin also reviews the units under it.
-        .filter(Q(organisation__in=org_ids) | Q(organisation__principal__in=org_ids))
-        .select_related("user", "organisation", "patient")
-        .order_by("-at", "-pk")
+        emergency_reads_reviewable_by(request.user)
+        .select_related("user", "organisation", "patient", "review__reviewer")
+        .annotate(reviewed=Exists(EmergencyReview.objects.filter(entry=OuterRef("pk"))))
+        .order_by("reviewed", "-at", "-pk")
     )
     page = Paginator(rows, LOG_PER_PAGE).get_page(_page_number(request))
     for row in page:
         row.role_label = ROLE_LABELS.get(row.role, row.role)
+        row.form = None if row.reviewed else ReviewForm(prefix=f"r{row.pk}")
     return render(request, "patients/access/emergency_reads.html", {"page": page})
+
+
+@login_required
+@require_POST
+def emergency_review(request, entry_id):
+    """Give a verdict on one emergency read in the list."""
+    membership = _admin_membership(request.user)
+    entry = get_object_or_404(
+        emergency_reads_reviewable_by(request.user).select_related("patient"), pk=entry_id
+    )
+    form = ReviewForm(request.POST, prefix=f"r{entry.pk}")
+    if not form.is_valid():
+        messages.error(request, _("Choose whether the emergency read was justified."))
+        return redirect("access:emergency_reads")
+    try:
+        services.review_emergency_read(
+            reviewer=request.user,
+            organisation=membership.organisation,
+            entry=entry,
+            verdict=form.cleaned_data["verdict"],
+            comment=form.cleaned_data["comment"],
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Your review is saved."))
+    return redirect("access:emergency_reads")

@@ -10,9 +10,16 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .access import log_admin_read
+from .access import log_admin_listed, log_admin_read
 from .identity import normalise
-from .models import AccessLogEntry, CareTeamMember, Consent, Patient, Relative
+from .models import (
+    AccessLogEntry,
+    CareTeamMember,
+    Consent,
+    EmergencyReview,
+    Patient,
+    Relative,
+)
 
 
 class ReadOnlyAdminMixin:
@@ -76,8 +83,22 @@ class AccessLoggedAdminMixin:
         return obj
 
 
+class ListingLoggedAdminMixin:
+    """A list or search page that names patients is a read of patient data (PDL): one
+    `search` row per patient shown, written before the page is rendered."""
+
+    listing_patient_field = "patient_id"
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        what = _("admin search") if changelist.query else _("admin list")
+        ids = [getattr(row, self.listing_patient_field) for row in changelist.result_list]
+        log_admin_listed(request.user, ids, f"{what}: {self.opts.verbose_name_plural}")
+        return changelist
+
+
 @admin.register(Patient)
-class PatientAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
+class PatientAdmin(ListingLoggedAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "identity", "support_profile"]
     list_filter = ["support_profile", "preferred_channel", "identity_kind"]
     search_fields = ["identity_number", "given_name", "family_name"]
@@ -85,6 +106,7 @@ class PatientAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
     # The identity number is parsed (kind, date of birth) by services.register_patient.
     readonly_fields = ["identity_number", "identity_kind", "birth_date", "created_at", "updated_at"]
     inlines = [RelativeInline, ConsentInline, CareTeamMemberInline]
+    listing_patient_field = "pk"
 
     def has_add_permission(self, request):
         # Registration goes through services.register_patient: it normalises the
@@ -113,7 +135,7 @@ class PatientAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Relative)
-class RelativeAdmin(admin.ModelAdmin):
+class RelativeAdmin(ListingLoggedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "relation", "patient", "access", "user"]
     list_filter = ["access"]
     list_select_related = ["patient", "user"]
@@ -135,7 +157,7 @@ class RelativeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConsentAdmin(ListingLoggedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["patient", "organisation", "status", "given_at", "withdrawn_at"]
     list_filter = ["status"]
     list_select_related = ["patient", "organisation"]
@@ -143,7 +165,7 @@ class ConsentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CareTeamMember)
-class CareTeamMemberAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CareTeamMemberAdmin(ListingLoggedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["patient", "organisation", "staff", "responsibility", "active"]
     list_filter = ["active"]
     list_select_related = ["patient", "organisation", "staff"]
@@ -154,8 +176,25 @@ class CareTeamMemberAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class AccessLogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The PDL access log: append-only, and PostgreSQL refuses UPDATE and DELETE too."""
 
-    list_display = ["at", "user", "organisation", "patient", "action", "emergency"]
-    list_filter = ["action", "emergency"]
+    list_display = [
+        "at",
+        "user",
+        "organisation",
+        "patient",
+        "action",
+        "emergency",
+        "assurance_level",
+    ]
+    list_filter = ["action", "emergency", "assurance_level"]
     list_select_related = ["user", "organisation", "patient"]
     date_hierarchy = "at"
     search_fields = ["patient__identity_number", "user__email"]
+
+
+@admin.register(EmergencyReview)
+class EmergencyReviewAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Reviews of emergency reads, given on the review page (patients.services)."""
+
+    list_display = ["entry", "verdict", "reviewer", "organisation", "reviewed_at"]
+    list_filter = ["verdict"]
+    list_select_related = ["entry__user", "reviewer", "organisation"]

@@ -264,6 +264,18 @@ class SealedModel(AppendOnlyModel):
         abstract = True
 
 
+class EmergencyCategory(models.TextChoices):
+    """Why a staff member needs emergency access (nödåtkomst): the cases PDL allows
+    (4 kap. 4 §: the patient cannot consent, or asked for it, and care cannot wait)."""
+
+    ACUTE_CANNOT_ASK = "acute_cannot_ask", _("Acute care, and the patient cannot be asked")
+    PATIENT_ASKED = "patient_asked", _("The patient asked me to read it, in person")
+    TEAM_UNREACHABLE = (
+        "team_unreachable",
+        _("Care that cannot wait, and the patient's care team cannot be reached"),
+    )
+
+
 class AccessLogEntry(SealedModel):
     """One read of a patient's data by staff or an integrator (PDL logging).
 
@@ -275,6 +287,9 @@ class AccessLogEntry(SealedModel):
         EXPORT = "export", _("Exported the plan")
         API_READ = "api_read", _("Read through an integration")
         SEARCH = "search", _("Found in a search")
+        # A staff member or integration asked for a patient they may not see: refused,
+        # and written down so the patient and the reviewers see the attempt.
+        DENIED = "denied", _("Tried to read the plan, and was refused")
 
     # The references below are not foreign keys in the database (db_constraint=False).
     # A log row names who read what at the time, and must outlive any later change to
@@ -317,6 +332,21 @@ class AccessLogEntry(SealedModel):
     action = models.CharField(_("what"), max_length=20, choices=Action.choices)
     emergency = models.BooleanField(_("emergency access"), default=False)
     reason = models.TextField(_("reason"), blank=True)
+    # Both NULL unless set, as a sealed table's new columns must be (SealedModel): the
+    # seal covers non-null values only, so rows sealed before they existed still verify.
+    # The assurance level (tillitsnivå, actors.assurance) of the reader's login; NULL for
+    # integrations, which no person's e-legitimation vouches for.
+    assurance_level = models.PositiveSmallIntegerField(
+        _("assurance level of the login"), null=True, blank=True, default=None
+    )
+    reason_category = models.CharField(
+        _("kind of emergency"),
+        max_length=24,
+        choices=EmergencyCategory.choices,
+        null=True,
+        blank=True,
+        default=None,
+    )
 
     class Meta:
         verbose_name = _("access log entry")
@@ -346,3 +376,42 @@ class AccessLogEntry(SealedModel):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.action} {self.patient_id}"
+
+
+class EmergencyReview(AppendOnlyModel):
+    """An administrator's verdict on one emergency read (nödåtkomst): justified or not.
+
+    Its own table because the access log is append-only; one review per read, given
+    once, and written with an event in the plan's history (patients.services)."""
+
+    class Verdict(models.TextChoices):
+        JUSTIFIED = "justified", _("Justified")
+        NOT_JUSTIFIED = "not_justified", _("Not justified")
+
+    entry = models.OneToOneField(
+        AccessLogEntry,
+        verbose_name=_("emergency read"),
+        on_delete=models.PROTECT,
+        related_name="review",
+        db_constraint=False,
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("reviewed by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # The organisation whose administrator the reviewer was.
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(_("reviewed"), auto_now_add=True)
+    verdict = models.CharField(_("verdict"), max_length=16, choices=Verdict.choices)
+    comment = models.TextField(_("comment"), blank=True)
+
+    class Meta:
+        verbose_name = _("review of an emergency read")
+        verbose_name_plural = _("reviews of emergency reads")
+
+    def __str__(self):
+        return f"{self.entry_id}: {self.verdict}"

@@ -4,19 +4,23 @@ One function per use case, each in a transaction, each writing its event (but fo
 bulk load of generated data, which writes none).
 
 Joining the care team writes consent and the team row together, so this module names
-both; it writes the access rule's data and never reads the rule, which lives in
-patients/access.py (tests/test_architecture.py allows this module by name)."""
+both; it writes the access rule's data and never restates the rule, which lives in
+patients/access.py (tests/test_architecture.py allows this module by name). It asks the
+rule (organisation_serves) before and after a change, to tell the patient when an
+organisation can now see their plan or no longer can (reminders.notify.sharing_changed)."""
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contracts.history import Actor, record_event
-from contracts.models import Event
+from contracts.models import Contract, Event, FollowUpTask
+from reminders import notify
 
+from .access import organisation_serves
 from .identity import parse
-from .models import CareTeamMember, Consent, Patient, Relative
+from .models import AccessLogEntry, CareTeamMember, Consent, EmergencyReview, Patient, Relative
 
 
 @transaction.atomic
@@ -45,6 +49,7 @@ def register_patient(
 @transaction.atomic
 def give_consent(*, actor: Actor, patient: Patient, organisation) -> Consent:
     """Record the patient's consent (samtycke) for one organisation to join the plan."""
+    serving = organisation_serves(patient.pk, organisation)
     now = timezone.now()
     consent, _created = Consent.objects.select_for_update().get_or_create(
         patient=patient,
@@ -57,18 +62,20 @@ def give_consent(*, actor: Actor, patient: Patient, organisation) -> Consent:
         consent.withdrawn_at = None
         consent.recorded_by = actor.user
         consent.save()
-    record_event(
+    event = record_event(
         patient=patient,
         actor=actor,
         kind=Event.Kind.CONSENT_GIVEN,
         after={"organisation": organisation.pk, "organisation_name": organisation.name},
     )
+    _tell_if_access_changed(patient, event, organisation, serving)
     return consent
 
 
 @transaction.atomic
 def withdraw_consent(*, actor: Actor, patient: Patient, organisation) -> Consent:
     """The patient blocks (spärr) one organisation; its staff lose access at once."""
+    serving = organisation_serves(patient.pk, organisation)
     consent = (
         Consent.objects.select_for_update()
         .filter(patient=patient, organisation=organisation)
@@ -80,12 +87,13 @@ def withdraw_consent(*, actor: Actor, patient: Patient, organisation) -> Consent
     consent.withdrawn_at = timezone.now()
     consent.recorded_by = actor.user
     consent.save()
-    record_event(
+    event = record_event(
         patient=patient,
         actor=actor,
         kind=Event.Kind.CONSENT_WITHDRAWN,
         before={"organisation": organisation.pk, "organisation_name": organisation.name},
     )
+    _tell_if_access_changed(patient, event, organisation, serving)
     return consent
 
 
@@ -117,6 +125,8 @@ def add_to_care_team(
             _("The patient has not consented to %(organisation)s taking part in the plan.")
             % {"organisation": organisation}
         )
+    # After the consent above, which tells the patient itself when it opens the plan.
+    serving = organisation_serves(patient.pk, organisation)
     member, created = CareTeamMember.objects.get_or_create(
         patient=patient,
         organisation=organisation,
@@ -127,7 +137,7 @@ def add_to_care_team(
         member.active = True
         member.left_at = None
         member.save(update_fields=["active", "left_at"])
-    record_event(
+    event = record_event(
         patient=patient,
         actor=actor,
         kind=Event.Kind.CARE_TEAM_JOINED,
@@ -138,7 +148,19 @@ def add_to_care_team(
             "responsibility": responsibility,
         },
     )
+    _tell_if_access_changed(patient, event, organisation, serving)
     return member
+
+
+def _tell_if_access_changed(patient: Patient, event, organisation, was_serving: bool) -> None:
+    """Tell the patient when an organisation can now see the plan, or no longer can
+    (reminders.notify.sharing_changed). Asked of the access rule before and after the
+    change, so that consent and joining the team, which make access only together, give
+    one notice, and a change that opens nothing (consent for a unit not on the team)
+    gives none."""
+    serving = organisation_serves(patient.pk, organisation)
+    if serving != was_serving:
+        notify.sharing_changed(patient=patient, event=event)
 
 
 @transaction.atomic
@@ -147,8 +169,9 @@ def add_to_care_teams_in_bulk(joinings, *, recorded_by=None) -> None:
     for generated data (make bench), where add_to_care_team per row would take hours.
 
     Each joining is (patient, organisation, consent given at, consent withdrawn at or
-    None: a spärr recorded later). No events and no checks beyond the database's: the
-    caller vouches for the data."""
+    None: a spärr recorded later). No events, no notices to the patients (generated
+    people; thousands of messages for a data load) and no checks beyond the database's:
+    the caller vouches for the data."""
     consents, members = [], []
     for patient, organisation, given_at, withdrawn_at in joinings:
         consents.append(
@@ -174,11 +197,57 @@ def set_relative_access(*, actor: Actor, relative: Relative, access: str) -> Rel
     before = relative.access
     relative.access = access
     relative.save(update_fields=["access"])
-    record_event(
+    event = record_event(
         patient=relative.patient,
         actor=actor,
         kind=Event.Kind.RELATIVE_ACCESS_CHANGED,
         before={"relative": relative.pk, "access": before},
         after={"relative": relative.pk, "name": relative.name, "access": access},
     )
+    if access != before:
+        # The patient hears of it even when they made the change (notify.sharing_changed).
+        notify.sharing_changed(patient=relative.patient, event=event)
     return relative
+
+
+def review_emergency_read(
+    *, reviewer, organisation, entry: AccessLogEntry, verdict: str, comment: str = ""
+) -> EmergencyReview:
+    """An administrator's verdict on one emergency read (nödåtkomst). Given once; a read
+    is not reviewed by its own reader. Writes the event in the patient's history and
+    closes the follow-up task an overdue review made (reminders.sweeps).
+
+    Who may review which read is the access rule's to say
+    (patients.access.emergency_reads_reviewable_by): the caller found `entry` there."""
+    if not entry.emergency:
+        raise ValidationError(_("Only emergency reads are reviewed."))
+    if verdict not in EmergencyReview.Verdict.values:
+        raise ValidationError({"verdict": _("Choose whether the emergency read was justified.")})
+    if entry.user_id == reviewer.pk:
+        raise ValidationError(_("Someone else must review your own emergency read."))
+    comment = (comment or "").strip()
+    if verdict == EmergencyReview.Verdict.NOT_JUSTIFIED and not comment:
+        raise ValidationError({"comment": _("Say why the emergency read was not justified.")})
+    try:
+        with transaction.atomic():
+            review = EmergencyReview.objects.create(
+                entry=entry,
+                reviewer=reviewer,
+                organisation=organisation,
+                verdict=verdict,
+                comment=comment[:2000],
+            )
+            contract = Contract.objects.open().filter(patient_id=entry.patient_id).first()
+            record_event(
+                patient=entry.patient,
+                contract=contract,
+                actor=Actor.staff(reviewer, organisation),
+                kind=Event.Kind.EMERGENCY_ACCESS_REVIEWED,
+                after={"entry": entry.pk, "verdict": verdict},
+            )
+            FollowUpTask.objects.filter(
+                dedupe_key=f"emergency_unreviewed:{entry.pk}", status=FollowUpTask.Status.OPEN
+            ).update(status=FollowUpTask.Status.DONE, done_at=timezone.now(), done_by=reviewer)
+    except IntegrityError as exc:
+        raise ValidationError(_("This emergency read has already been reviewed.")) from exc
+    return review

@@ -455,6 +455,31 @@ def calls_before_next_step(cursor, now: datetime) -> Counter:
     return _tasks_and_tell(cursor, due, {**params, "profiles": profiles, "hours": hours})
 
 
+def emergency_reads_unreviewed(cursor, now: datetime) -> Counter:
+    """Policy (issue 15): an emergency read (nödåtkomst) that no administrator has
+    reviewed within 5 working days becomes a follow-up task for the patient's own care
+    team (fixed care contact, else primary-care unit), one per read; reviewing the read
+    closes it (patients.services.review_emergency_read). A patient with no active plan
+    has no team to give it to: the administrators' review list still shows the read."""
+    due = """
+        SELECT 'emergency_unreviewed:' || l.id, 'emergency_unreviewed', c.id, NULL::bigint,
+               NULL::bigint, %(now)s::timestamptz
+        FROM patients_accesslogentry l
+        CROSS JOIN LATERAL (
+            SELECT c.id FROM contracts_contract c
+            WHERE c.patient_id = l.patient_id AND c.status = 'active'
+            ORDER BY c.id DESC LIMIT 1
+        ) c
+        WHERE l.emergency AND l.at < %(cutoff)s
+          AND NOT EXISTS (SELECT 1 FROM patients_emergencyreview r WHERE r.entry_id = l.id)
+          AND NOT EXISTS (
+              SELECT 1 FROM contracts_followuptask made
+              WHERE made.dedupe_key = 'emergency_unreviewed:' || l.id)
+    """
+    cutoff = days.rule("emergency_review_overdue").overdue_before(now)
+    return _tasks_and_tell(cursor, due, {"now": now, "cutoff": cutoff})
+
+
 # A commitment marked with a date it no longer has, or no longer open, may have a late
 # task whose cause went away (STALE implies the condition of the partial index
 # commitment_overdue_stale, which holds just those). Its open late tasks are checked
@@ -542,6 +567,7 @@ RULES = [
     overdue_commitments,
     reviews_due,
     calls_before_next_step,
+    emergency_reads_unreviewed,
 ]
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from personas import SYSTEM, make_staff, version
 
 from actors.api_clients import create_api_client
+from actors.assurance import LOA3
 from actors.models import Membership, Organisation, OrganisationKind, Role
 from contracts import services
 from contracts.history import Actor
@@ -21,18 +22,26 @@ from contracts.selectors import team_for_pickers
 from coordination.queues import contact_choices
 from patients import services as patient_services
 from patients.access import (
+    EmergencyReason,
     NoAccess,
     care_relationships,
     care_relationships_sql,
     get_patient_for,
     log_patients_listed,
+    logged_in_at,
     organisation_serves,
     patients_visible_to,
     patients_visible_to_organisation,
     staff_memberships_with_access,
     viewer_for,
 )
-from patients.models import AccessLogEntry, CareTeamMember, Consent, Relative
+from patients.models import (
+    AccessLogEntry,
+    CareTeamMember,
+    Consent,
+    EmergencyCategory,
+    Relative,
+)
 
 pytestmark = pytest.mark.django_db
 __all__ = ["_fresh_rate_limits"]
@@ -152,6 +161,15 @@ def test_staff_access_matrix(cell, plan, unit):
         row = logged.get()
         assert (row.action, row.organisation, row.role, row.emergency) == (
             READS[action],
+            unit,
+            role,
+            False,
+        )
+    elif action in READS:
+        # A refused read of a patient who exists is logged as an attempt.
+        row = logged.get()
+        assert (row.action, row.organisation, row.role, row.emergency) == (
+            AccessLogEntry.Action.DENIED,
             unit,
             role,
             False,
@@ -352,10 +370,13 @@ def test_patient_and_relative_access_matrix(cell, plan, daughter, other_patient)
 
 def test_emergency_access_is_read_only_logged_and_flagged(plan, cardiologist, network):
     reason = "Akut bröstsmärta, patienten medvetslös"
-    patient, viewer = get_patient_for(cardiologist, plan.patient_id, emergency_reason=reason)
+    stated = EmergencyReason(EmergencyCategory.ACUTE_CANNOT_ASK, reason)
+    with logged_in_at(LOA3):
+        patient, viewer = get_patient_for(cardiologist, plan.patient_id, emergency_reason=stated)
     assert (viewer.kind, viewer.emergency, viewer.can_write) == ("staff", True, False)
     row = AccessLogEntry.objects.get(user=cardiologist)
     assert (row.emergency, row.reason, row.organisation) == (True, reason, network["cardiology"])
+    assert (row.reason_category, row.assurance_level) == ("acute_cannot_ask", LOA3)
     with pytest.raises(PermissionDenied):
         services.set_what_matters(
             actor=Actor.staff(cardiologist, network["cardiology"]),
@@ -366,15 +387,22 @@ def test_emergency_access_is_read_only_logged_and_flagged(plan, cardiologist, ne
 
 
 def test_emergency_access_needs_a_reason_and_a_staff_membership(plan, cardiologist, daughter):
-    with pytest.raises(NoAccess):
-        get_patient_for(cardiologist, plan.patient_id, emergency_reason="   ")
-    # A relative without access is not staff: a reason does not help.
+    with logged_in_at(LOA3), pytest.raises(NoAccess):
+        get_patient_for(
+            cardiologist,
+            plan.patient_id,
+            emergency_reason=EmergencyReason(EmergencyCategory.ACUTE_CANNOT_ASK, "   "),
+        )
+    # The refusal is logged as an attempt, and nothing else.
+    assert list(AccessLogEntry.objects.values_list("action", flat=True)) == ["denied"]
+    # A relative without access is not staff: a reason does not help, and nothing is logged.
     patient_services.set_relative_access(
         actor=Actor.patient(plan.patient.user), relative=daughter, access=Relative.Access.NONE
     )
-    with pytest.raises(NoAccess):
-        get_patient_for(daughter.user, plan.patient_id, emergency_reason="Jag är orolig")
-    assert not AccessLogEntry.objects.exists()
+    worried = EmergencyReason(EmergencyCategory.PATIENT_ASKED, "Jag är orolig för min mamma nu")
+    with logged_in_at(LOA3), pytest.raises(NoAccess):
+        get_patient_for(daughter.user, plan.patient_id, emergency_reason=worried)
+    assert not AccessLogEntry.objects.filter(user=daughter.user).exists()
 
 
 def test_an_inactive_membership_gives_no_access(plan, doctor):
@@ -411,4 +439,9 @@ def test_another_users_patient_id_gives_404_not_data(client, plan, other_patient
     response = client.get(reverse("contracts:staff_plan", args=[other_patient.patient_id]))
     assert response.status_code == 404
     assert "Greta" not in response.content.decode()
-    assert not AccessLogEntry.objects.exists()
+    # The cardiologist's two refused reads are logged as attempts; the patient, who is
+    # not staff, leaves no row.
+    assert list(AccessLogEntry.objects.values_list("user", "action")) == [
+        (cardiologist.pk, "denied"),
+        (cardiologist.pk, "denied"),
+    ]

@@ -10,14 +10,18 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from personas import make_staff
 
+from actors.assurance import LOA3
+from actors.assurance import SESSION_KEY as ASSURANCE_KEY
 from actors.models import Role
 from contracts.history import Actor
 from patients import services as patient_services
 from patients.access import (
     EMERGENCY_SESSION_KEY,
+    EmergencyReason,
     NoAccess,
     emergency_reason_for,
     get_patient_for,
+    logged_in_at,
 )
 from patients.models import AccessLogEntry, Consent, Relative
 
@@ -33,9 +37,25 @@ def client():
     return Client(headers={"accept-language": "en"})
 
 
-def staff_reads(user, patient, times=1, **kwargs):
-    for _ in range(times):
-        get_patient_for(user, patient.pk, **kwargs)
+def staff_reads(user, patient, times=1, emergency_reason=None, **kwargs):
+    if emergency_reason:
+        kwargs["emergency_reason"] = EmergencyReason("acute_cannot_ask", emergency_reason)
+    with logged_in_at(LOA3):
+        for _ in range(times):
+            get_patient_for(user, patient.pk, **kwargs)
+
+
+def e_legitimation(client):
+    """The client's session logged in at assurance level 3, as the OIDC login records it."""
+    session = client.session
+    session[ASSURANCE_KEY] = {"level": LOA3, "method": "oidc:staff"}
+    session.save()
+
+
+EMERGENCY = {
+    "category": "acute_cannot_ask",
+    "reason": "Akut försämring på akuten, patienten kan inte svara",
+}
 
 
 # --- who has read my plan ------------------------------------------------------------
@@ -79,11 +99,13 @@ def test_the_log_shows_only_the_patients_own_rows(client, tolvan, doctor, networ
 
 
 def test_emergency_reads_are_flagged_with_their_reason(client, tolvan, cardiologist):
-    staff_reads(cardiologist, tolvan, emergency_reason="Medvetslös på akuten")
+    staff_reads(cardiologist, tolvan, emergency_reason="Medvetslös på akuten, kan inte svara")
     client.force_login(tolvan.user)
     html = client.get(LOG).content.decode()
     assert "Emergency access" in html
     assert "Medvetslös på akuten" in html
+    assert "Acute care, and the patient cannot be asked" in html
+    assert "Logged in with e-legitimation" in html
 
 
 def test_a_relative_with_access_sees_the_log_and_one_without_does_not(
@@ -203,10 +225,11 @@ def test_a_relative_of_another_patient_cannot_be_changed(client, tolvan, daughte
 def test_emergency_access_asks_for_a_reason_and_shows_no_patient_data(client, tolvan, cardiologist):
     url = reverse("access:emergency", args=[tolvan.pk])
     client.force_login(cardiologist)
+    e_legitimation(client)
     page = client.get(url)
     assert page.status_code == 200
     assert "Tolvan" not in page.content.decode()
-    refused = client.post(url, {"reason": "  "})
+    refused = client.post(url, {"category": "acute_cannot_ask", "reason": "  "})
     assert refused.status_code == 400
     assert "State why you need emergency access" in refused.content.decode()
     assert not AccessLogEntry.objects.exists()
@@ -217,27 +240,31 @@ def test_emergency_reason_is_kept_for_the_plan_page_for_one_hour(
 ):
     url = reverse("access:emergency", args=[tolvan.pk])
     client.force_login(cardiologist)
-    response = client.post(url, {"reason": "Akut försämring, kan inte svara"})
+    e_legitimation(client)
+    response = client.post(url, EMERGENCY)
     assert response.status_code == 302
     assert response["Location"] == reverse("contracts:staff_plan", args=[tolvan.pk])
     request = type("Request", (), {"session": client.session})()
-    assert emergency_reason_for(request, tolvan.pk) == "Akut försämring, kan inte svara"
-    assert emergency_reason_for(request, tolvan.pk + 1) == ""
+    assert emergency_reason_for(request, tolvan.pk) == EmergencyReason(
+        EMERGENCY["category"], EMERGENCY["reason"]
+    )
+    assert emergency_reason_for(request, tolvan.pk + 1) is None
     # An hour later the reason no longer opens the plan.
     grants = client.session[EMERGENCY_SESSION_KEY]
     grants[str(tolvan.pk)]["until"] -= settings.NARAVARD_EMERGENCY_ACCESS_SECONDS + 1
     request.session = {EMERGENCY_SESSION_KEY: grants}
-    assert emergency_reason_for(request, tolvan.pk) == ""
+    assert emergency_reason_for(request, tolvan.pk) is None
 
 
 def test_staff_plan_page_opens_with_emergency_access(client, plan, tolvan, cardiologist):
     client.force_login(cardiologist)
-    client.post(reverse("access:emergency", args=[tolvan.pk]), {"reason": "Akut, medvetslös"})
+    e_legitimation(client)
+    client.post(reverse("access:emergency", args=[tolvan.pk]), EMERGENCY)
     response = client.get(reverse("contracts:staff_plan", args=[tolvan.pk]))
     assert response.status_code == 200
     assert "emergency access" in response.content.decode()
     row = AccessLogEntry.objects.get(user=cardiologist)
-    assert (row.emergency, row.reason) == (True, "Akut, medvetslös")
+    assert (row.emergency, row.reason, row.assurance_level) == (True, EMERGENCY["reason"], LOA3)
 
 
 def test_emergency_access_is_for_staff_only(client, tolvan, daughter):
@@ -246,7 +273,7 @@ def test_emergency_access_is_for_staff_only(client, tolvan, daughter):
 
 
 def test_org_admin_reviews_emergency_reads_of_their_staff(client, tolvan, cardiologist, network):
-    staff_reads(cardiologist, tolvan, emergency_reason="Akut, medvetslös")
+    staff_reads(cardiologist, tolvan, emergency_reason="Akut, medvetslös, kan inte svara")
     region_admin = make_staff("admin@example.org", network["region"], Role.ORG_ADMIN, "Ada")
     home_admin = make_staff("kommun@example.org", network["home_health"], Role.ORG_ADMIN, "Kim")
     client.force_login(region_admin)

@@ -310,6 +310,7 @@ def test_named_rules_say_where_their_numbers_come_from():
         "payment_liability",
         "fixed_contact_escalation",
         "next_step_outcome_overdue",
+        "emergency_review_overdue",
     }
     assert all(r.reference for r in RULES.values())
     assert RULES["admission_notice"].basis == "law"

@@ -188,7 +188,7 @@ def test_careplan_read_takes_three_queries(vc_api, plan, django_assert_max_num_q
     assert AccessLogEntry.objects.filter(patient=plan.patient, action="api_read").count() == 1
 
 
-def test_careplan_read_without_a_care_relationship_is_not_found_nor_logged(
+def test_careplan_read_without_a_care_relationship_is_not_found_and_logged_as_refused(
     integrations, plan, network, tolvan
 ):
     """Home health care had consent until Tolvan withdrew it; cardiology never did."""
@@ -201,7 +201,12 @@ def test_careplan_read_without_a_care_relationship_is_not_found_nor_logged(
     )
     for api in (home_health, cardiology):
         fhir_get(api, f"/fhir/R4/CarePlan/{plan.pk}", expect=404)
-    assert not AccessLogEntry.objects.filter(patient=plan.patient).exists()
+    # The patient sees both attempts; neither read anything.
+    refused = AccessLogEntry.objects.filter(patient=plan.patient).order_by("pk")
+    assert [(row.organisation, row.action, row.assurance_level) for row in refused] == [
+        (network["home_health"], "denied", None),
+        (network["cardiology"], "denied", None),
+    ]
 
 
 def test_every_resource_the_plan_links_to_is_valid(vc_api, plan, doctor, network):
@@ -429,7 +434,9 @@ def test_other_organisations_cannot_read_the_careplan(integrations, plan):
     assert "entry" not in fhir_get(api, "/fhir/R4/CarePlan", patient=str(plan.patient_id))
     fhir_get(api, f"/fhir/R4/Patient/{plan.patient_id}", expect=404)
     fhir_get(api, f"/fhir/R4/CareTeam/team-{plan.patient_id}", expect=404)
-    assert not AccessLogEntry.objects.filter(patient=plan.patient).exists()
+    # Each read of a patient by id is logged as refused; a search that finds nothing is not.
+    actions = AccessLogEntry.objects.filter(patient=plan.patient).values_list("action", flat=True)
+    assert list(actions) == ["denied"] * 3
 
 
 def test_a_patient_login_is_not_a_practitioner(vc_api, tolvan, doctor):

@@ -396,8 +396,13 @@ def parse_ics(raw: str) -> dict:
 
 def test_emergency_access_reads_the_plan_but_cannot_change_it(client, plan, cardiologist):
     client.force_login(cardiologist)
+    session = client.session
+    # Emergency access needs a login with e-legitimation (assurance level 3).
+    session["naravard_assurance"] = {"level": 3, "method": "oidc:staff"}
+    session.save()
     response = client.post(
-        reverse("access:emergency", args=[plan.patient_id]), {"reason": "Akut, medvetslös"}
+        reverse("access:emergency", args=[plan.patient_id]),
+        {"category": "acute_cannot_ask", "reason": "Akut, medvetslös, kan inte tillfrågas"},
     )
     assert response["Location"] == staff_url(plan.patient)
     page = client.get(staff_url(plan.patient))
@@ -721,12 +726,15 @@ def test_staff_page_reads_with_the_menus_memberships_as_without(plan, doctor, nu
     """The staff page hands get_patient_for the memberships the menu needs anyway; the
     viewer and the log row must be what they are without."""
     from coordination.queues import memberships_of
+    from patients.access import EmergencyReason, logged_in_at
 
-    for user, reason in ((doctor, ""), (nurse, ""), (cardiologist, "Akut, medvetslös")):
-        _patient, given = get_patient_for(
-            user, plan.patient_id, emergency_reason=reason, memberships=memberships_of(user)
-        )
-        _patient, looked_up = get_patient_for(user, plan.patient_id, emergency_reason=reason)
+    acute = EmergencyReason("acute_cannot_ask", "Akut, medvetslös, kan inte tillfrågas")
+    for user, reason in ((doctor, None), (nurse, None), (cardiologist, acute)):
+        with logged_in_at(3):
+            _patient, given = get_patient_for(
+                user, plan.patient_id, emergency_reason=reason, memberships=memberships_of(user)
+            )
+            _patient, looked_up = get_patient_for(user, plan.patient_id, emergency_reason=reason)
         assert given == looked_up and given.kind == "staff"
         rows = AccessLogEntry.objects.filter(user=user).values_list(
             "organisation", "role", "emergency", "reason"

@@ -1,10 +1,13 @@
 """In the browser: a patient logs in with the e-mail code and sees who has read the plan."""
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from personas import make_staff
 
+from actors.assurance import LOA3
+from actors.assurance import SESSION_KEY as ASSURANCE_KEY
 from actors.models import Role
-from patients.access import get_patient_for
+from patients.access import EmergencyReason, get_patient_for, logged_in_at
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -62,9 +65,29 @@ def test_staff_emergency_pages_are_accessible(
     page, login_as, assert_accessible, tolvan, cardiologist, network
 ):
     login_as(page, cardiologist)
+    # Password and code (level 2): the page explains the step up to e-legitimation.
     page.goto(f"/patients/{tolvan.pk}/emergency/")
     assert_accessible(page)
-    get_patient_for(cardiologist, tolvan.pk, emergency_reason="Akut, medvetslös")
+    # Level 3, as the OIDC login records it: the form itself.
+    session_cookie = next(c for c in page.context.cookies() if c["name"] == "sessionid")
+    session = SessionStore(session_key=session_cookie["value"])
+    session[ASSURANCE_KEY] = {"level": LOA3, "method": "oidc:staff"}
+    session.save()
+    page.goto(f"/patients/{tolvan.pk}/emergency/")
+    assert page.locator("textarea[name=reason]").count() == 1
+    assert_accessible(page)
+    page.locator("input[name=category]").first.check()
+    page.fill("textarea[name=reason]", "x")
+    page.locator("main form button[type=submit]").click()
+    assert_accessible(page)  # with the errors shown
+    with logged_in_at(LOA3):
+        get_patient_for(
+            cardiologist,
+            tolvan.pk,
+            emergency_reason=EmergencyReason(
+                "acute_cannot_ask", "Akut, medvetslös, kan inte svara"
+            ),
+        )
     admin = make_staff("admin@example.org", network["region"], Role.ORG_ADMIN, "Ada", "Admin")
     page.context.clear_cookies()
     login_as(page, admin)
