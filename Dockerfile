@@ -22,8 +22,11 @@ WORKDIR /app
 COPY . .
 RUN pip install .
 
-# Build-time assets; DEBUG is off and no database is needed for these.
-RUN if ls -d locale */locale >/dev/null 2>&1; then python manage.py compilemessages; fi \
+# Build-time assets; DEBUG is off and no database is needed for these. The settings
+# refuse to start without a SECRET_KEY; these two steps sign nothing, so a throwaway one
+# (not kept in the image) will do. The containers get theirs from docker-compose.yml.
+RUN export SECRET_KEY="build-only-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+    && if ls -d locale */locale >/dev/null 2>&1; then python manage.py compilemessages; fi \
     && python manage.py collectstatic --noinput --verbosity 0 \
     && mkdir -p /app/var \
     && chown naravard:naravard /app/var

@@ -22,6 +22,13 @@ SERVICES := $(PY) -m naravard.localservices
 PYTEST_ARGS ?=
 ARGS ?=
 
+# Without DEBUG the settings refuse to start with no SECRET_KEY (test, bench, migrate,
+# seed, backup run as production does). On this machine they use a key of its own,
+# made once in var/secret_key (never committed), unless SECRET_KEY is set.
+ifeq ($(strip $(SECRET_KEY)),)
+export SECRET_KEY = $(shell mkdir -p var && { test -s var/secret_key || $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret_key; } && cat var/secret_key)
+endif
+
 .PHONY: help venv install run messages ensure-gettext seed test \
 	ensure-chromium lint fmt migrate bench backup restore-check clean
 
@@ -67,6 +74,8 @@ endif
 ensure-gettext:
 	scripts/ensure-gettext
 
+# The demo data is for a developer's machine (seed_demo refuses without DEBUG).
+seed: export DEBUG := 1
 seed: $(STAMP)
 	$(SERVICES) run -- $(MANAGE) seed_demo
 

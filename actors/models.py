@@ -41,6 +41,13 @@ class User(AbstractUser):
     username = None
     email = models.EmailField(_("e-mail address"), unique=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
+    # Who the person is by e-legitimation (actors.oidc): a citizen's personnummer (set for
+    # relatives, and for patients' logins where known; a patient is also found through
+    # Patient.identity_number), and a staff member's personal HSA-id (SITHS card).
+    personal_identity_number = models.CharField(
+        _("personal identity number"), max_length=12, unique=True, null=True, blank=True
+    )
+    hsa_id = models.CharField(_("HSA-id"), max_length=40, unique=True, null=True, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -53,6 +60,12 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.get_full_name() or self.email
+
+    def save(self, *args, **kwargs):
+        # Blank in a form means none: the unique identity columns hold NULL, never "".
+        self.personal_identity_number = self.personal_identity_number or None
+        self.hsa_id = self.hsa_id or None
+        super().save(*args, **kwargs)
 
 
 class OrganisationKind(models.TextChoices):
@@ -255,6 +268,9 @@ class ApiClient(models.Model):
         related_name="api_client",
     )
     active = models.BooleanField(_("active"), default=True)
+    # May ask for the `introspection` scope and check its own organisation's tokens
+    # (naravard.oauth). Granted only by an operator (manage.py allow_introspection).
+    may_introspect = models.BooleanField(_("may check tokens (introspection)"), default=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -289,15 +305,18 @@ class LoginCode(models.Model):
 
 
 class LoginAttemptCount(models.Model):
-    """Login attempts counted in one fixed window, for one address or one e-mail (hashed)
-    and one kind of attempt (actors.auth.check_rate_limit).
+    """A login counter (actors.limits): failed logins of one account (its e-mail, hashed)
+    or from one address, or requests for a code, and until when further tries wait.
 
     Kept in PostgreSQL, not in the cache: a limit that switched off whenever Redis was
     slow or down would be open exactly when someone takes Redis down."""
 
     key = models.CharField(_("key"), max_length=120, primary_key=True)
     count = models.PositiveIntegerField(_("attempts"))
+    # When the count is forgotten (the end of a fixed window, or a day after an
+    # account's last failure).
     window_ends = models.DateTimeField(_("window ends"))
+    blocked_until = models.DateTimeField(_("blocked until"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("login attempt count")

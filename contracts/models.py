@@ -501,6 +501,10 @@ class Event(SealedModel):
         CONSENT_WITHDRAWN = "consent_withdrawn", _("Consent withdrawn")
         CARE_TEAM_JOINED = "care_team_joined", _("Joined the care team")
         RELATIVE_ACCESS_CHANGED = "relative_access_changed", _("Relative's access changed")
+        EMERGENCY_ACCESS_REVIEWED = (
+            "emergency_access_reviewed",
+            _("Emergency access reviewed"),
+        )
         # Discharge from hospital and the survey (coordination.services).
         ADMISSION_REGISTERED = "admission_registered", _("Hospital stay registered")
         ADMISSION_NOTICE_SENT = "admission_notice_sent", _("Admission notice sent")
@@ -600,6 +604,9 @@ class Notification(models.Model):
         COMMITMENT_DUE = "commitment_due", _("Reminder of a commitment")
         FOLLOW_UP = "follow_up", _("Notice of a follow-up task")
         CARE_CONTACT_ASSIGNED = "care_contact_assigned", _("Notice of a new fixed care contact")
+        EMERGENCY_ACCESS = "emergency_access", _("Notice of an emergency read")
+        # Who may see the plan changed (reminders.notify.sharing_changed).
+        SHARING_CHANGED = "sharing_changed", _("Notice of a change in who can see the plan")
 
     dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
     kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
@@ -719,6 +726,11 @@ class FollowUpTask(models.Model):
         COMMITMENT_OVERDUE = "commitment_overdue", _("Follow up a commitment that is late")
         REVIEW_DUE = "review_due", _("Review the plan with the patient")
         CALL_BEFORE_NEXT_STEP = "call_before_next_step", _("Call the patient before the next step")
+        # An emergency read (nödåtkomst) nobody reviewed in time (reminders.sweeps).
+        EMERGENCY_UNREVIEWED = (
+            "emergency_unreviewed",
+            _("Have an emergency read of the plan reviewed"),
+        )
 
     class Status(models.TextChoices):
         OPEN = "open", _("To do")

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from actors.models import Membership, Role
-from patients.access import organisation_serves
+from actors.models import Membership, OrganisationKind, Role
+from patients.access import care_relationships, organisation_serves
 from patients.models import Patient, Relative
 from reminders import notify
 
@@ -102,6 +102,56 @@ def can_update_commitment(actor: Actor, commitment: Commitment) -> bool:
             and _on_team(contract.patient_id, actor.organisation)
         )
     return False
+
+
+def care_contact_deciders(contracts) -> dict[int, set[int]]:
+    """For each plan, the organisations that decide its fixed care contact (fast
+    vårdkontakt): the ones that serve the plan as its coordinator. Two queries for any
+    number of plans (the coordinators' queue asks for a whole page).
+
+    They are the patient's primary-care units (vårdcentral), whose coordinators the
+    plans without a contact escalate to (reminders.sweeps, DESIGN §3) and where the law
+    puts the contact after a discharge (Lag 2017:612), and the organisation of the
+    current contact, which may hand the patient over. Each only while it is in a care
+    relationship with the patient. A plan with neither (no primary care on the team,
+    no contact yet) is decided by every organisation in a care relationship with the
+    patient: someone must be able to name a contact. Being on the care team alone is
+    not enough: a municipal coordinator does not replace primary care's contact."""
+    contracts = list(contracts)
+    patient_of = {contract.pk: contract.patient_id for contract in contracts}
+    caring = {}
+    for patient_id, organisation_id, kind in (
+        care_relationships()
+        .filter(patient_id__in=set(patient_of.values()))
+        .values_list("patient_id", "organisation_id", "organisation__kind")
+        .distinct()
+    ):
+        caring.setdefault(patient_id, {})[organisation_id] = kind
+    current = dict(
+        FixedCareContact.objects.filter(contract_id__in=list(patient_of), ended_on__isnull=True)
+        .order_by("started_on", "pk")
+        .values_list("contract_id", "organisation_id")
+    )
+    deciders = {}
+    for contract_id, patient_id in patient_of.items():
+        team = caring.get(patient_id, {})
+        found = {org for org, kind in team.items() if kind == OrganisationKind.PRIMARY_CARE}
+        if current.get(contract_id) in team:
+            found.add(current[contract_id])
+        deciders[contract_id] = found or set(team)
+    return deciders
+
+
+def may_decide_care_contact(actor: Actor, contract: Contract) -> bool:
+    """May this actor assign or change the plan's fixed care contact? The rule every door
+    (the coordinators' queue, the API, the discharge flow) meets in
+    assign_fixed_care_contact, and that the queue asks before offering the form."""
+    if actor.kind == Event.ActorKind.SYSTEM:
+        return True
+    if actor.kind not in (Event.ActorKind.STAFF, Event.ActorKind.INTEGRATION):
+        return False
+    organisation_id = getattr(actor.organisation, "pk", None)
+    return organisation_id in care_contact_deciders([contract])[contract.pk]
 
 
 # --- the version lock ---------------------------------------------------------
@@ -622,9 +672,17 @@ def assign_fixed_care_contact(
     """The fixed care contact (fast vårdkontakt): one named person to turn to.
 
     The new contact and the patient are told (reminders.notify), whichever door the
-    assignment comes through."""
+    assignment comes through. Only an organisation that decides the plan's contact
+    (care_contact_deciders) may assign one: refused with PermissionDenied otherwise."""
     contract = _lock(contract.pk, expected_version)
     _require(actor, contract, patient_side=False, staff_side=True)
+    if not may_decide_care_contact(actor, contract):
+        raise PermissionDenied(
+            _(
+                "Only the patient's primary care unit, or the organisation of the current "
+                "fixed care contact, can choose the fixed care contact."
+            )
+        )
     membership = care_contact_membership(staff, organisation)
     if not _on_team(contract.patient_id, organisation):
         raise ValidationError(

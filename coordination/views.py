@@ -31,7 +31,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from actors.models import Role
 from contracts.history import Actor
 from contracts.models import Contract, NextStep
-from contracts.services import StaleVersion, assign_fixed_care_contact
+from contracts.services import StaleVersion, assign_fixed_care_contact, care_contact_deciders
 from patients.access import patients_visible_to, staff_memberships_with_access, viewer_for
 from reminders import outbox
 
@@ -236,9 +236,14 @@ def failed_reminder(request, notification_id):
 CARE_CONTACTS = "coordination/care_contacts.html"
 
 
-def _contact_forms(plans) -> None:
+def _contact_forms(request, plans) -> None:
     choices = queues.contact_choices(plans)
+    # The form only where one of the user's organisations decides the contact; the
+    # service refuses the others whichever door they come through.
+    deciders = care_contact_deciders(plans)
+    mine = {m.organisation_id for m in request.coordination_memberships}
     for plan in plans:
+        plan.decided_elsewhere = not (deciders[plan.pk] & mine)
         plan.form = ContactForm(
             memberships=choices[plan.pk], initial={"version": plan.version}, row_id=plan.pk
         )
@@ -249,7 +254,7 @@ def care_contacts(request):
     scope = _scope(request)
     rows = _paged(request, queues.without_care_contact(scope))
     queues.decorate_waiting(rows, scope)
-    _contact_forms(rows)
+    _contact_forms(request, rows)
     _log(request, [plan.patient_id for plan in rows])
     return render(request, CARE_CONTACTS, _context(request, scope, "care_contacts", rows=rows))
 
@@ -302,9 +307,11 @@ def assign_care_contact(request, contract_id):
 
 
 def _team_organisation(request, plan) -> int:
-    """The user's organisation on this patient's care team (a coordinator one first)."""
+    """The user's organisation on this patient's care team (a coordinator one first), one
+    that decides the plan's fixed care contact if the user has one."""
     with_access = staff_memberships_with_access(request.user, plan.patient_id)
     ids = set(with_access.values_list("organisation_id", flat=True))
+    ids = (care_contact_deciders([plan])[plan.pk] & ids) or ids
     for membership in queues.by_preference(request.coordination_memberships):
         if membership.organisation_id in ids:
             return membership.organisation_id

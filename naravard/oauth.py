@@ -5,19 +5,25 @@ organisation, scopes, per-client rate limits, the OpenAPI description of the sch
 the token and introspection endpoints.
 """
 
+import calendar
 import hashlib
 import logging
 from dataclasses import dataclass
 from functools import cache, cached_property
 
 from django.db import connection
+from django.http import JsonResponse
 from django.urls import path
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider import views as oauth_views
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.models import get_access_token_model, get_application_model
+from oauth2_provider.scopes import SettingsScopes
 from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.settings import api_settings
@@ -258,14 +264,101 @@ class ClientCredentialsScheme(OpenApiAuthenticationExtension):
         return {self.name: [scope]}
 
 
+# --- which scopes a client may have ---------------------------------------------------------
+
+INTROSPECTION = "introspection"
+
+
+class ClientScopes(SettingsScopes):
+    """The scopes a client may ask the token endpoint for (OAUTH2_PROVIDER's
+    SCOPES_BACKEND_CLASS): `read` and `write` for every integration; `introspection`
+    only for one an operator allowed it (ApiClient.may_introspect, set by
+    `manage.py allow_introspection`). Asking for more is refused (invalid_scope)."""
+
+    def get_available_scopes(self, application=None, request=None, *args, **kwargs):
+        scopes = [scope for scope in super().get_available_scopes() if scope != INTROSPECTION]
+        client = getattr(application, "api_client", None) if application is not None else None
+        if client is not None and client.active and client.may_introspect:
+            scopes.append(INTROSPECTION)
+        return scopes
+
+
 # --- the OAuth2 endpoints integrators use ----------------------------------------------------
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class IntrospectTokenView(View):
+    """Token introspection (RFC 7662) for an integration an operator allowed it, about its
+    own organisation's tokens only.
+
+    The caller sends its own bearer token, which must carry the `introspection` scope
+    and belong to an active client that still may introspect (checked again now: the
+    permission can be taken back while a token lives). A token of another organisation
+    answers as an unknown one, `{"active": false}`: whether it exists is not this
+    caller's business. Only POST: a token in a URL ends up in logs (RFC 9700).
+
+    django-oauth-toolkit's own view also lets any client in by its id and secret alone,
+    with no scope, and answers about every token; that view is not routed."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        caller = _introspecting_client(request)
+        if caller is None:
+            return JsonResponse(
+                {"error": "invalid_token"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if not caller.may_introspect:
+            return JsonResponse({"error": "insufficient_scope"}, status=403)
+        value = request.POST.get("token")
+        if not value:
+            return JsonResponse(
+                {"error": "invalid_request", "error_description": "Token parameter is missing."},
+                status=400,
+            )
+        loaded = load_token(value)
+        if loaded is None:
+            return JsonResponse({"active": False})
+        token, application, client, _organisation = loaded
+        if client is None or client.organisation_id != caller.organisation_id:
+            return JsonResponse({"active": False})
+        if not token.is_valid() or not client.active:
+            return JsonResponse({"active": False})
+        data = {
+            "active": True,
+            "scope": token.scope,
+            "exp": int(calendar.timegm(token.expires.timetuple())),
+            "client_id": application.client_id,
+        }
+        if token.resource:
+            data["aud"] = token.resource
+        return JsonResponse(data)
+
+
+def _introspecting_client(request) -> ApiClient | None:
+    """The active client whose unexpired bearer token, with the introspection scope,
+    came with the request."""
+    value = bearer_token(request)
+    loaded = load_token(value) if value else None
+    if loaded is None:
+        return None
+    token, application, client, organisation = loaded
+    if token.is_expired() or application is None or client is None or not client.active:
+        return None
+    if not token.allow_scopes([INTROSPECTION]):
+        return None
+    client.organisation = organisation
+    return client
+
 
 # Only the token endpoint (client credentials) and introspection: there is no
 # authorisation-code flow, so no consent pages.
 oauth_urls = (
     [
         path("token/", oauth_views.TokenView.as_view(), name="token"),
-        path("introspect/", oauth_views.IntrospectTokenView.as_view(), name="introspect"),
+        path("introspect/", IntrospectTokenView.as_view(), name="introspect"),
     ],
     "oauth2_provider",
 )

@@ -29,14 +29,24 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-# The fallback key is only good for a developer's machine; `check --deploy` flags it.
-SECRET_KEY = os.environ.get("SECRET_KEY", "django-insecure-local-development-key-change-me")
+# The development key is only good for a developer's machine (DEBUG=1): with it anyone
+# could sign a session cookie or a password-reset link. Without DEBUG, refuse to start.
+DEVELOPMENT_SECRET_KEY = "django-insecure-local-development-key-change-me"
+SECRET_KEY = os.environ.get("SECRET_KEY", "").strip() or DEVELOPMENT_SECRET_KEY
+if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. With DEBUG off Naravard needs a secret key of its own: set "
+        "SECRET_KEY in the environment to a long random value, e.g. the output of "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'. Only a developer's "
+        "machine (DEBUG=1) may run without one."
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, on a site that asks for the second factor (actors.admin_site).
+    "actors.admin_site.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -48,6 +58,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
+    # Second factor (TOTP, an authenticator app) for staff password logins.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "actors",
     "patients",
     "contracts",
@@ -66,11 +79,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "naravard.middleware.NoStoreForLoggedInMiddleware",
+    # Staff logged out after STAFF_IDLE_TIMEOUT idle; everyone after SESSION_COOKIE_AGE.
+    "naravard.middleware.SessionLimitsMiddleware",
+    # The login's assurance level, for every access-log row the request writes.
+    "patients.access.AssuranceLevelMiddleware",
 ]
 
 ROOT_URLCONF = "naravard.urls"
@@ -194,36 +212,91 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Login methods offered on /login/, each an authentication backend. "email_code" is a
-# one-time code by e-mail (actors.auth); "password" is for staff. To add BankID later,
-# run an OIDC provider (e.g. a BankID broker): add an OIDC backend such as
-# mozilla_django_oidc.auth.OIDCAuthenticationBackend to _LOGIN_BACKENDS under "oidc",
-# set its OIDC_* settings from the environment, and LOGIN_METHODS=oidc,email_code.
+# one-time code by e-mail (actors.auth); "password" is for staff. E-legitimation (BankID,
+# SITHS) comes from the OpenID Connect providers below, offered whenever one is set.
 NARAVARD_LOGIN_METHODS = env_list("LOGIN_METHODS", "email_code,password")
+# The same per role (actors.auth.login_methods_for): staff are people with an active
+# membership, and is_staff/is_superuser users. A staff password login always asks for
+# an authenticator code too; an e-mailed code alone is one factor, so staff do not get
+# it unless LOGIN_METHODS_STAFF says so. With a staff identity provider
+# (OIDC_STAFF_ISSUER) staff log in only through it; a superuser may always use
+# password + authenticator code (the operator's way into the admin).
+NARAVARD_LOGIN_METHODS_STAFF = env_list(
+    "LOGIN_METHODS_STAFF", ",".join(m for m in NARAVARD_LOGIN_METHODS if m != "email_code")
+)
+NARAVARD_LOGIN_METHODS_CITIZEN = env_list("LOGIN_METHODS_CITIZEN", ",".join(NARAVARD_LOGIN_METHODS))
 
 # OpenID Connect providers (e-legitimation), keyed by who logs in through them:
 # "citizen" (patients and relatives; BankID/Freja, personnummer claim) and "staff"
 # (SITHS/e-tjänstekort, HSA-id claim). Filled from the environment below (actors.oidc);
 # a kind without a provider is simply not offered. See actors.assurance.idp_configured.
+# Per kind (CITIZEN or STAFF): OIDC_<KIND>_ISSUER, _CLIENT_ID, _CLIENT_SECRET; optional
+# _SCOPES (default "openid profile"), _ACR_VALUES (asked of the provider), and endpoint
+# overrides _AUTHORIZATION_ENDPOINT, _TOKEN_ENDPOINT, _JWKS_URI, _USERINFO_ENDPOINT
+# (else read from the issuer's /.well-known/openid-configuration at first use).
 NARAVARD_OIDC_PROVIDERS: dict[str, dict] = {}
+for _kind in ("citizen", "staff"):
+    _prefix = f"OIDC_{_kind.upper()}_"
+    if os.environ.get(_prefix + "ISSUER"):
+        NARAVARD_OIDC_PROVIDERS[_kind] = {
+            name.lower(): os.environ.get(_prefix + name, "")
+            for name in (
+                "ISSUER",
+                "CLIENT_ID",
+                "CLIENT_SECRET",
+                "SCOPES",
+                "ACR_VALUES",
+                "AUTHORIZATION_ENDPOINT",
+                "TOKEN_ENDPOINT",
+                "JWKS_URI",
+                "USERINFO_ENDPOINT",
+            )
+        }
+        if not NARAVARD_OIDC_PROVIDERS[_kind]["client_id"]:
+            raise ImproperlyConfigured(f"{_prefix}ISSUER is set: set {_prefix}CLIENT_ID too.")
 _LOGIN_BACKENDS = {
     "email_code": "actors.auth.EmailCodeBackend",
-    "password": "actors.auth.RateLimitedModelBackend",
+    "password": "actors.auth.PasswordBackend",
 }
 AUTHENTICATION_BACKENDS = [
-    _LOGIN_BACKENDS[m] for m in NARAVARD_LOGIN_METHODS if m in _LOGIN_BACKENDS
+    _LOGIN_BACKENDS[m]
+    for m in _LOGIN_BACKENDS
+    if m in NARAVARD_LOGIN_METHODS_STAFF + NARAVARD_LOGIN_METHODS_CITIZEN
 ]
 if _LOGIN_BACKENDS["password"] not in AUTHENTICATION_BACKENDS:
     # Still needed for permissions, and the admin's own login form uses a password.
     AUTHENTICATION_BACKENDS.append(_LOGIN_BACKENDS["password"])
-# Attempts per window, counted in the cache, separately for sending codes, checking
-# codes and passwords. Ten per e-mail leaves room for two codes' five tries each.
+if NARAVARD_OIDC_PROVIDERS:
+    # One backend for both kinds; the callback names the kind (actors.oidc).
+    AUTHENTICATION_BACKENDS.append("actors.oidc.OIDCBackend")
+# Login limits (actors.limits), counted in PostgreSQL. Failed logins (a wrong password,
+# e-mail code or authenticator code) per account: the first `account_free_failures` are
+# free, then each further try waits, doubling from the first delay up to the cap; a
+# login resets it. Failures per IP address in a fixed window, more generous (one
+# address may be a whole ward). Requests for an e-mailed code, per address and per
+# e-mail in a window (`window_seconds`, `per_ip`, `per_email`): each may send a mail.
 NARAVARD_LOGIN_RATE_LIMITS = {
+    "account_free_failures": int(os.environ.get("LOGIN_ACCOUNT_FREE_FAILURES", "5")),
+    "account_first_delay_seconds": int(os.environ.get("LOGIN_ACCOUNT_FIRST_DELAY", "60")),
+    "account_max_delay_seconds": int(os.environ.get("LOGIN_ACCOUNT_MAX_DELAY", "3600")),
+    "account_forget_seconds": int(os.environ.get("LOGIN_ACCOUNT_FORGET_AFTER", "86400")),
+    "ip_failures": int(os.environ.get("LOGIN_IP_FAILURES", "50")),
+    "ip_window_seconds": int(os.environ.get("LOGIN_IP_WINDOW", "900")),
     "window_seconds": int(os.environ.get("LOGIN_RATE_WINDOW", "900")),
     "per_ip": int(os.environ.get("LOGIN_RATE_PER_IP", "30")),
     "per_email": int(os.environ.get("LOGIN_RATE_PER_EMAIL", "10")),
 }
+# Authenticator apps show this name next to the account.
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Naravard")
+# django-otp's own per-device throttle doubles without a cap (days after twenty wrong
+# codes, and a stranger who knows the password could keep it there); the account's
+# capped wait above covers authenticator codes instead.
+OTP_TOTP_THROTTLE_FACTOR = 0
 # How long a stated emergency reason (nödåtkomst) opens one patient's plan.
 NARAVARD_EMERGENCY_ACCESS_SECONDS = int(os.environ.get("EMERGENCY_ACCESS_SECONDS", "3600"))
+# How many patients one staff member may open with emergency access in a day (Stockholm
+# time): a stated reason is no brake on opening one patient after another.
+NARAVARD_EMERGENCY_ACCESS_DAILY_LIMIT = int(os.environ.get("EMERGENCY_ACCESS_DAILY_LIMIT", "5"))
 # Raw-SQL floor views for `manage.py bench` (bench/urls.py); never in production.
 NARAVARD_BENCH_VIEWS = env_bool("NARAVARD_BENCH_VIEWS", False)
 
@@ -284,6 +357,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- Security ---------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(8 * 3600)))
+# Staff sessions end after this many seconds without a request (naravard.middleware);
+# patients and relatives keep only SESSION_COOKIE_AGE, counted from the login.
+STAFF_IDLE_TIMEOUT = int(os.environ.get("STAFF_IDLE_TIMEOUT", "1800"))
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
@@ -331,6 +407,8 @@ OAUTH2_PROVIDER = {
         "introspection": _("Check tokens"),
     },
     "DEFAULT_SCOPES": ["read"],
+    # `introspection` only for a client an operator allowed it (naravard.oauth).
+    "SCOPES_BACKEND_CLASS": "naravard.oauth.ClientScopes",
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("API_TOKEN_SECONDS", "3600")),
     # OAuth 2.0 Security BCP (RFC 9700): tokens hashed at rest, never in the URL, no
     # implicit or password grants, https redirects only; a regression fails check --deploy.

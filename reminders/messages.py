@@ -137,9 +137,33 @@ def _care_contact_assigned(notification, now):
     return _("News from Naravard"), body % values
 
 
+def _sharing_changed(notification, now):
+    # Queued by reminders.notify.sharing_changed: that who can see the plan changed,
+    # naming no unit or person (a unit's name can tell what care it gives).
+    body = _("Who can see your care plan has changed. Log in to Naravard to see who: %(url)s") % {
+        "url": settings.SITE_URL
+    }
+    return _("News from Naravard"), body
+
+
+def _emergency_access(notification, now):
+    # Queued by reminders.notify.emergency_access_read, on the day of the read.
+    values = {
+        "date": formats.date_format(timezone.localtime(notification.created_at), "j F Y"),
+        "url": settings.SITE_URL,
+    }
+    body = _(
+        "Your care plan was opened with emergency access on %(date)s. Log in to Naravard "
+        "to see who in your access log: %(url)s"
+    )
+    return _("News from Naravard"), body % values
+
+
 WRITERS = {
     "next_step_reminder": _next_step_reminder,
     "commitment_due": _commitment_due,
     "follow_up": _follow_up,
     "care_contact_assigned": _care_contact_assigned,
+    "emergency_access": _emergency_access,
+    "sharing_changed": _sharing_changed,
 }

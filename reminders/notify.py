@@ -7,6 +7,8 @@ and recipient (ON CONFLICT DO NOTHING); the text is written at send time
 (reminders.messages) and names no unit or person, only that there is news.
 """
 
+from django.utils import timezone
+
 from contracts.models import FixedCareContact, Notification
 from patients.models import Channel as PatientChannel
 
@@ -30,9 +32,7 @@ def care_contact_assigned(assignment: FixedCareContact) -> None:
                 **common,
             )
         )
-    address = {PatientChannel.SMS: patient.phone, PatientChannel.EMAIL: patient.email}.get(
-        patient.preferred_channel, ""
-    )
+    address = _patient_address(patient)
     if address:
         rows.append(
             Notification(
@@ -47,3 +47,59 @@ def care_contact_assigned(assignment: FixedCareContact) -> None:
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
     if rows:
         wake.sender_on_commit()
+
+
+def _patient_address(patient) -> str:
+    return {PatientChannel.SMS: patient.phone, PatientChannel.EMAIL: patient.email}.get(
+        patient.preferred_channel, ""
+    )
+
+
+def emergency_access_read(entry, patient) -> None:
+    """Tell the patient that their plan was read with emergency access (nödåtkomst): at
+    most once per reader and day (the dedupe key), by their own channel. The access log,
+    behind the login, says who, from which organisation and why."""
+    address = _patient_address(patient)
+    if not address:
+        return
+    day = timezone.localdate(entry.at)
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                dedupe_key=f"emergency_access:{patient.pk}:{entry.user_id}:{day.isoformat()}",
+                kind=Notification.Kind.EMERGENCY_ACCESS,
+                channel=patient.preferred_channel,
+                recipient_patient=patient,
+                address=address,
+                body="",
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    wake.sender_on_commit()
+
+
+def sharing_changed(*, patient, event) -> None:
+    """Tell the patient that who may see their plan changed (alert on sharing changes): a
+    unit that can now see it or no longer can, a relative's new access. One notice per
+    change, keyed by the change's event; by the patient's channel.
+
+    Sent also when the patient made the change: a receipt, and the warning they need
+    when it was not them (someone with their login, or staff acting in their name)."""
+    address = _patient_address(patient)
+    if not address:
+        return
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                dedupe_key=f"sharing_changed:{event.pk}",
+                kind=Notification.Kind.SHARING_CHANGED,
+                channel=patient.preferred_channel,
+                recipient_patient=patient,
+                address=address,
+                body="",
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    wake.sender_on_commit()

@@ -13,6 +13,7 @@ from personas import SYSTEM, make_staff
 from actors.models import Organisation, OrganisationKind, Role
 from contracts import services
 from contracts.history import Actor
+from contracts.models import Notification
 from coordination import services as coordination
 from patients import services as patient_services
 from patients.identity import luhn_check_digit
@@ -38,6 +39,8 @@ def patient_with_plan(network, n, *, teams=("vardcentral",), by=None, family="Te
         patient_services.add_to_care_team(
             actor=SYSTEM, patient=patient, organisation=network[key], consent=True
         )
+    # As for Tolvan (personas.tolvan): the patient starts with an empty outbox.
+    Notification.objects.filter(recipient_patient=patient, kind="sharing_changed").delete()
     actor = Actor.staff(by, network[teams[0]]) if by else SYSTEM
     contract = services.create_contract(actor=actor, patient=patient)
     return patient, contract

@@ -110,6 +110,10 @@ def tolvan(network):
         patient_services.add_to_care_team(
             actor=SYSTEM, patient=patient, organisation=network[key], consent=True
         )
+    # Joining told Tolvan who can now see his plan (reminders.notify.sharing_changed).
+    # He starts with an empty outbox, as the plan fixture does; tests/test_abuse_fixes.py
+    # has those notices.
+    Notification.objects.filter(recipient_patient=patient, kind="sharing_changed").delete()
     return patient
 
 

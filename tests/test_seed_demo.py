@@ -21,6 +21,9 @@ pytestmark = pytest.mark.django_db
 def fast_passwords(settings):
     # The demo logins hash a password each; the real hasher makes that take seconds.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # As `make run` seeds: on a developer's machine (tests/test_abuse_fixes.py has the
+    # production side).
+    settings.DEBUG = True
 
 
 def seed_demo(*args) -> str:
