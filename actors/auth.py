@@ -5,7 +5,8 @@ Which methods are offered is set per role (`login_methods_for`): staff and citiz
 each have a list in settings, and staff lose the e-mailed code and the password when
 the region's identity provider for staff is configured. Each method is an
 authentication backend in `AUTHENTICATION_BACKENDS`. The limits on tries are in
-actors.limits; the second factor for staff passwords is in actors.views (django-otp).
+actors.limits; the second factor for staff passwords is in actors.views (django-otp),
+and setting it up needs an e-mailed code as well as the password (send_enrolment_code).
 
 The login-code use cases live here rather than in an `actors/services.py`: they write
 only `LoginCode` rows, which are about logging in, not about a patient's plan.
@@ -129,6 +130,34 @@ def send_login_code(email: str) -> None:
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[user.email],
     )
+
+
+def send_enrolment_code(user) -> bool:
+    """Mail a one-time code to a staff member who typed the right password but has no
+    authenticator app yet: setting one up needs this code too (actors.views._enrol), so
+    that a password alone, guessed or stolen, cannot bind an attacker's app to the
+    account. The same codes as for logging in by e-mail (issue_login_code), whatever
+    methods the person's role may log in with; the mail says what to do if it was not
+    them. Sent from the web request: the password was right, so the timing tells nothing."""
+    code = issue_login_code(user)
+    if code is None:
+        return False  # the codes already sent still work
+    minutes = int(CODE_VALID_FOR.total_seconds() // 60)
+    send_mail(
+        subject=_("Your code for setting up an authenticator app"),
+        message=_(
+            "Someone logged in to Naravard with your password and is setting up an "
+            "authenticator app for your account.\n\n"
+            "If it is you, type this code on the page: %(code)s. It is valid for "
+            "%(minutes)d minutes.\n\n"
+            "If it is not you, do not give the code to anyone, and tell your "
+            "administrator at once: someone knows your password."
+        )
+        % {"code": code, "minutes": minutes},
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[user.email],
+    )
+    return True
 
 
 def request_login_code(email: str) -> None:

@@ -38,13 +38,15 @@ from .assurance import LOA1, LOA2, record_login
 from .auth import (
     EMAIL_CODE,
     PASSWORD,
+    check_login_code,
     is_staff_member,
     login_methods_for,
     normalise_email,
     offered_methods,
     request_login_code,
+    send_enrolment_code,
 )
-from .forms import AuthenticatorCodeForm, CodeForm, EmailForm
+from .forms import AuthenticatorCodeForm, CodeForm, EmailForm, EnrolmentForm
 
 log = logging.getLogger(__name__)
 
@@ -179,13 +181,21 @@ def _authenticator_code_is_right(request, pending, device, form) -> bool:
     limits.count_failure(request, pending["email"], gate_account=False)
     if device.verify_token(form.cleaned_data["code"]):
         return True
+    _wrong_try(request, pending, form, "code")
+    return False
+
+
+def _wrong_try(request, pending, form, field):
     pending["tries"] += 1
     request.session[PENDING_SECOND_FACTOR] = pending
     if pending["tries"] >= SECOND_FACTOR_TRIES:
         request.session.pop(PENDING_SECOND_FACTOR, None)
         messages.error(request, _("The code was wrong too many times. Log in again."))
-    form.add_error("code", _("The code is wrong. Check the code in your app and try again."))
-    return False
+    if field == "email_code":
+        message = _("The code is wrong or no longer valid. Check the code in the e-mail.")
+    else:
+        message = _("The code is wrong. Check the code in your app and try again.")
+    form.add_error(field, message)
 
 
 def _complete_login(request, user, device, pending):
@@ -223,7 +233,12 @@ def second_factor(request):
 
 
 def _enrol(request, user, pending):
-    """First login with a password: set up an authenticator app, confirmed with a code.
+    """First login with a password: set up an authenticator app, confirmed with its first
+    code and with a code sent to the account's e-mail address. The password alone is not
+    enough: whoever has it but not the mailbox cannot bind their own app to the account
+    (trust on first use would give a stolen password of a not-yet-enrolled account the
+    second factor too). The e-mail is sent once per pending login (counted like a code
+    request); asking again sends another, earlier codes staying valid.
 
     Each pending login has a key of its own; a new one replaces the user's unconfirmed
     keys, and once one is confirmed the others cannot be."""
@@ -235,9 +250,23 @@ def _enrol(request, user, pending):
         device = TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
         pending["device"] = device.pk
         request.session[PENDING_SECOND_FACTOR] = pending
-    form = AuthenticatorCodeForm(request.POST or None)
+    if not pending.get("mailed") or (request.method == "POST" and "resend" in request.POST):
+        limits.count_request(request, "send_code", pending["email"])
+        sent = send_enrolment_code(user)
+        if pending.get("mailed"):
+            messages.info(
+                request,
+                _("We sent a new code to your e-mail address.")
+                if sent
+                else _("The codes we sent earlier still work: check your e-mail."),
+            )
+        pending["mailed"] = True
+        request.session[PENDING_SECOND_FACTOR] = pending
+        if request.method == "POST":
+            return redirect("actors:second_factor")
+    form = EnrolmentForm(request.POST or None, email_proved=pending.get("email_proved", False))
     if request.method == "POST" and form.is_valid():
-        if _authenticator_code_is_right(request, pending, device, form):
+        if _enrolment_proved(request, user, pending, device, form):
             with transaction.atomic():
                 get_user_model().objects.select_for_update().filter(pk=user.pk).first()
                 if TOTPDevice.objects.devices_for_user(user, confirmed=True).exists():
@@ -259,9 +288,29 @@ def _enrol(request, user, pending):
         ),
         "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         "account": user.email,
+        # A right e-mailed code is not asked again in this login (the template leaves
+        # the field out).
+        "email_proved": pending.get("email_proved", False),
     }
     status = 400 if request.method == "POST" else 200
     return render(request, ENROL_TEMPLATE, context, status=status)
+
+
+def _enrolment_proved(request, user, pending, device, form) -> bool:
+    """Both proofs, the e-mailed code first (once right, kept for this pending login) and
+    then the app's code; one counted try, whichever is wrong."""
+    if "email_code" in form.fields:
+        limits.count_failure(request, pending["email"], gate_account=False)
+        if not check_login_code(user, form.cleaned_data["email_code"]):
+            _wrong_try(request, pending, form, "email_code")
+            return False
+        pending["email_proved"] = True
+        request.session[PENDING_SECOND_FACTOR] = pending
+        if device.verify_token(form.cleaned_data["code"]):
+            return True
+        _wrong_try(request, pending, form, "code")
+        return False
+    return _authenticator_code_is_right(request, pending, device, form)
 
 
 @require_POST

@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from coordination.queues import memberships_of
-from patients.access import emergency_reason_for, get_patient_for, viewer_for
+from patients.access import emergency_reason_for, get_patient_for, viewer_for, viewer_or_denied
 from patients.models import AccessLogEntry, Patient
 
 from . import selectors, services
@@ -282,9 +282,10 @@ def relative_plan(request, patient_id):
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None:
         raise Http404
-    # viewer_for, not get_patient_for: this page is for patients and relatives, who are
-    # not logged; staff are sent their own page instead, where their read is logged.
-    viewer = viewer_for(request.user, patient)
+    # Not get_patient_for: this page is for patients and relatives, who are not logged;
+    # staff get a 404 here (their page logs the read), and one refused the patient a
+    # `denied` row, as on every other door.
+    viewer = viewer_or_denied(request.user, patient)
     if viewer.kind == "staff":
         raise Http404
     return _plan_response(request, patient, viewer)

@@ -23,7 +23,10 @@ The rule:
 Every access-log row carries the assurance level of the reader's login, taken from the
 request by AssuranceLevelMiddleware (`login_level`); integrations' rows have none. A
 staff member or integration refused a patient who exists gets a `denied` row: the
-patient sees the attempt. A missing id writes nothing.
+patient sees the attempt. A missing id writes nothing. Every door that reads by id goes
+through one function here that writes it (get_patient_for and viewer_or_denied for
+pages, for_organisation for REST and FHIR; api.reads for the contract read), in
+autocommit, so that the 404 does not roll it back (tests/test_denied_reads.py).
 
 The care relationship and the relatives' access are defined once each, as querysets
 (`care_relationships`, `relatives_with_access`). Readers that go through the ORM filter
@@ -40,7 +43,7 @@ import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as clock
 
 from django.conf import settings
@@ -402,6 +405,17 @@ def viewer_for(
     )
 
 
+def viewer_or_denied(user, patient: Patient) -> Viewer:
+    """viewer_for for pages that log no read (a relative's view of the plan): a staff
+    member refused the patient still gets the `denied` row, as through get_patient_for."""
+    try:
+        return viewer_for(user, patient)
+    except NoAccess:
+        if _can_log_in(user):
+            log_denied(user, patient.pk, _first_active_membership(user))
+        raise
+
+
 def _viewer(user, patient, emergency_reason, *, relative, staff_membership, any_membership):
     """The rule in the module docstring, in its order. Each lookup is a function, called
     only when the rule gets that far (get_patient_for has most answers at hand)."""
@@ -492,18 +506,43 @@ def log_denied(user, patient_id, membership) -> AccessLogEntry | None:
 def patient_for_organisation(organisation, client_name: str, patient_id):
     """The patient, if the integration's organisation may see them, else None (a 404);
     a refused patient who exists gets a `denied` row. The caller logs the read."""
-    pk = _as_int(patient_id)
+    return for_organisation(organisation, client_name, Patient.objects.all(), patient_id, "")
+
+
+def for_organisation(organisation, client_name: str, queryset, pk, patient: str):
+    """The row `pk` of `queryset` (a plan, a commitment, a goal ...) if the integration's
+    organisation may see its patient, else None (a 404). `patient` is the path from the
+    row to its patient ("contract__patient"; "" for a patient).
+
+    The one door of every integration read by id (REST and FHIR): a row that exists but
+    whose patient the organisation may not see writes one `denied` row in that patient's
+    log; a missing id writes nothing. The caller logs the read itself."""
+    pk = _as_int(pk)
     if pk is None:
         return None
-    patient = patients_visible_to_organisation(organisation).filter(pk=pk).first()
-    if patient is None and Patient.objects.filter(pk=pk).exists():
-        AccessLogEntry.objects.create(
-            organisation=organisation,
-            api_client=client_name[:100],
-            patient_id=pk,
-            action=AccessLogEntry.Action.DENIED,
-        )
-    return patient
+    to_patient = f"{patient}__pk" if patient else "pk"
+    visible = patients_visible_to_organisation(organisation)
+    found = queryset.filter(pk=pk, **{f"{to_patient}__in": visible}).first()
+    if found is None:
+        owner = queryset.model._base_manager.filter(pk=pk).values_list(to_patient, flat=True)
+        log_integration_denied(organisation, client_name, owner.first())
+    return found
+
+
+def log_integration_denied(organisation, client_name: str, patient_id) -> AccessLogEntry | None:
+    """An integration was refused a patient who exists: a `denied` row the patient sees.
+    Nothing when `patient_id` is None (the id it asked for does not exist).
+
+    A single INSERT in autocommit: no door may run it inside a transaction that its 404
+    rolls back (settings keep ATOMIC_REQUESTS off; tests/test_denied_reads.py)."""
+    if patient_id is None:
+        return None
+    return AccessLogEntry.objects.create(
+        organisation=organisation,
+        api_client=client_name[:100],
+        patient_id=patient_id,
+        action=AccessLogEntry.Action.DENIED,
+    )
 
 
 @functools.cache
@@ -653,6 +692,28 @@ def emergency_reads_reviewable_by(user):
         Q(organisation__in=org_ids)
         | Q(organisation__principal__in=org_ids)
         | Q(Exists(own_contact))
+    )
+
+
+def emergency_read_day(at) -> tuple[datetime, datetime]:
+    """The Stockholm day (start, end) an emergency read at `at` belongs to: one review
+    covers a reader's emergency reads of one patient on one day (opening the plan, then
+    its history), as the patient's notice does."""
+    zone = timezone.get_default_timezone()
+    start = datetime.combine(timezone.localdate(at, timezone=zone), clock(0), tzinfo=zone)
+    return start, start + timedelta(days=1)
+
+
+def emergency_read_group(reads, entry):
+    """The reads among `reads` one review covers with `entry`: the same reader's emergency
+    reads of the same patient on the same day (emergency_read_day)."""
+    start, end = emergency_read_day(entry.at)
+    return reads.filter(
+        emergency=True,
+        user_id=entry.user_id,
+        patient_id=entry.patient_id,
+        at__gte=start,
+        at__lt=end,
     )
 
 

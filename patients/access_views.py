@@ -3,6 +3,7 @@ and emergency access (nödåtkomst) for staff, with its review list for org admi
 
 Thin views: the rule is in patients.access, every write in patients.services."""
 
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django import forms
@@ -11,9 +12,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef
+from django.db.models import Case, Count, Exists, Max, OuterRef, Q, Value, When
+from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -30,6 +33,8 @@ from .access import (
     EmergencyReason,
     EmergencyRefusal,
     NoAccess,
+    emergency_read_day,
+    emergency_read_group,
     emergency_reads_reviewable_by,
     emergency_refusal,
     grant_emergency_access,
@@ -338,41 +343,114 @@ def _admin_membership(user):
     return membership
 
 
+@dataclass
+class EmergencyReadGroup:
+    """One row of the review queue: a reader's emergency reads of one patient on one day
+    (patients.access.emergency_read_group), reviewed together."""
+
+    entries: list
+    form: "ReviewForm | None" = None
+
+    @property
+    def first(self):
+        return self.entries[0]
+
+    @property
+    def waiting(self) -> list:
+        return [entry for entry in self.entries if not entry.reviewed]
+
+    @property
+    def reviews(self) -> list:
+        """The reviews given, once each (a review of several reads is a row per read)."""
+        seen, found = set(), []
+        for entry in self.entries:
+            review = entry.review if entry.reviewed else None
+            key = review and (review.reviewer_id, review.verdict, review.comment)
+            if review and key not in seen:
+                seen.add(key)
+                found.append(review)
+        return found
+
+    @property
+    def reasons(self) -> list:
+        """The reasons stated, once each, with the kind of emergency."""
+        seen, found = set(), []
+        for entry in self.entries:
+            key = (entry.reason_category, entry.reason)
+            if key not in seen:
+                seen.add(key)
+                found.append(entry)
+        return found
+
+
 @login_required
 def emergency_reads(request):
     """Emergency reads to review, for administrators of the reader's organisation and of
-    the organisation of the patient's fixed care contact; unreviewed first."""
+    the organisation of the patient's fixed care contact; unreviewed first. One row per
+    reader, patient and day: opening the plan and then its history is one review."""
     _admin_membership(request.user)
-    rows = (
-        emergency_reads_reviewable_by(request.user)
-        .select_related("user", "organisation", "patient", "review__reviewer")
-        .annotate(reviewed=Exists(EmergencyReview.objects.filter(entry=OuterRef("pk"))))
-        .order_by("reviewed", "-at", "-pk")
+    reads = emergency_reads_reviewable_by(request.user).annotate(
+        reviewed=Exists(EmergencyReview.objects.filter(entry=OuterRef("pk")))
     )
-    page = Paginator(rows, LOG_PER_PAGE).get_page(_page_number(request))
-    for row in page:
-        row.role_label = ROLE_LABELS.get(row.role, row.role)
-        row.form = None if row.reviewed else ReviewForm(prefix=f"r{row.pk}")
+    zone = timezone.get_default_timezone()
+    groups = (
+        reads.annotate(day=TruncDate("at", tzinfo=zone))
+        .values("user_id", "patient_id", "day")
+        .annotate(last=Max("at"), waiting=Count("pk", filter=Q(reviewed=False)))
+        .order_by(Case(When(waiting__gt=0, then=Value(0)), default=Value(1)), "-last")
+    )
+    page = Paginator(groups, LOG_PER_PAGE).get_page(_page_number(request))
+    page.object_list = _load_groups(reads, list(page.object_list))
     return render(request, "patients/access/emergency_reads.html", {"page": page})
+
+
+def _load_groups(reads, keys) -> list[EmergencyReadGroup]:
+    """The reads of the page's groups, in one query, as EmergencyReadGroup rows."""
+    if not keys:
+        return []
+    match = Q()
+    for key in keys:
+        start, end = emergency_read_day(key["last"])
+        match |= Q(user_id=key["user_id"], patient_id=key["patient_id"], at__gte=start, at__lt=end)
+    entries = {}
+    rows = reads.filter(match).select_related("user", "organisation", "patient", "review__reviewer")
+    for entry in rows.order_by("at", "pk"):
+        entry.role_label = ROLE_LABELS.get(entry.role, entry.role)
+        day = emergency_read_day(entry.at)[0]
+        entries.setdefault((entry.user_id, entry.patient_id, day), []).append(entry)
+    groups = []
+    for key in keys:
+        day = emergency_read_day(key["last"])[0]
+        group = EmergencyReadGroup(entries.get((key["user_id"], key["patient_id"], day), []))
+        if not group.entries:
+            continue
+        if group.waiting:
+            group.form = ReviewForm(prefix=f"r{group.waiting[0].pk}")
+        groups.append(group)
+    return groups
 
 
 @login_required
 @require_POST
 def emergency_review(request, entry_id):
-    """Give a verdict on one emergency read in the list."""
+    """Give a verdict on one row of the list: the emergency read and the others of its
+    group (the same reader, patient and day) not reviewed yet."""
     membership = _admin_membership(request.user)
-    entry = get_object_or_404(
-        emergency_reads_reviewable_by(request.user).select_related("patient"), pk=entry_id
-    )
+    reviewable = emergency_reads_reviewable_by(request.user)
+    entry = get_object_or_404(reviewable.select_related("patient"), pk=entry_id)
     form = ReviewForm(request.POST, prefix=f"r{entry.pk}")
     if not form.is_valid():
         messages.error(request, _("Choose whether the emergency read was justified."))
         return redirect("access:emergency_reads")
+    unreviewed = ~Exists(EmergencyReview.objects.filter(entry=OuterRef("pk")))
+    entries = list(emergency_read_group(reviewable, entry).filter(unreviewed).order_by("at"))
+    if entry not in entries:
+        entries = [entry]  # already reviewed: the service says so
     try:
-        services.review_emergency_read(
+        services.review_emergency_reads(
             reviewer=request.user,
             organisation=membership.organisation,
-            entry=entry,
+            entries=entries,
             verdict=form.cleaned_data["verdict"],
             comment=form.cleaned_data["comment"],
         )

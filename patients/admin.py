@@ -3,12 +3,15 @@
 Registering a patient, consent (samtycke, spärr), joining the care team and a
 relative's access are written by `patients.services`, which also write the event
 the patient sees in "what changed". The admin shows those rows but does not edit
-them: an edit here would change the plan's audience with no event behind it.
+them: an edit here would change the plan's audience with no event behind it. A
+relative's access and removal may be changed here, through the same services.
 """
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+
+from contracts.history import Actor
 
 from .access import log_admin_listed, log_admin_read
 from .identity import normalise
@@ -20,6 +23,7 @@ from .models import (
     Patient,
     Relative,
 )
+from .services import remove_relative, set_relative_access
 
 
 class ReadOnlyAdminMixin:
@@ -35,14 +39,35 @@ class ReadOnlyAdminMixin:
         return False
 
 
+def _operator(request) -> Actor:
+    # The operator acts in no organisation; the history names them.
+    return Actor.staff(request.user, None)
+
+
+def save_relative(request, relative: Relative, change: bool) -> None:
+    """Save the admin's form for a relative: the access it names goes through
+    services.set_relative_access (the event and the patient's notice), the other
+    fields are saved as they are."""
+    access = relative.access
+    relative.access = (
+        Relative.objects.filter(pk=relative.pk).values_list("access", flat=True).first()
+        if change and relative.pk
+        else Relative.Access.NONE
+    )
+    relative.save()
+    if access != relative.access:
+        set_relative_access(actor=_operator(request), relative=relative, access=access)
+
+
 class RelativeInline(admin.TabularInline):
     model = Relative
     extra = 0
     fields = ["name", "relation", "phone", "email", "user", "access"]
-    # Access changes go through services.set_relative_access, which writes the event.
-    # The login is linked on the relative's own page: a widget per row here would
-    # cost a query per row, and linking a login is as weighty as granting access.
-    readonly_fields = ["user", "access"]
+    # Access changes and removals go through services (PatientAdmin.save_formset), which
+    # write the event and tell the patient. The login is linked on the relative's own
+    # page: a widget per row here would cost a query per row, and linking a login is as
+    # weighty as granting access.
+    readonly_fields = ["user"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
@@ -116,6 +141,16 @@ class PatientAdmin(ListingLoggedAdminMixin, AccessLoggedAdminMixin, admin.ModelA
     def patient_of(self, obj):
         return obj
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Relative:
+            return super().save_formset(request, form, formset, change)
+        relatives = formset.save(commit=False)
+        for relative in formset.deleted_objects:
+            remove_relative(actor=_operator(request), relative=relative)
+        for relative in relatives:
+            save_relative(request, relative, change=relative.pk is not None)
+        return None
+
     @admin.display(description=_("name"), ordering="family_name")
     def name(self, obj):
         return obj.full_name
@@ -146,7 +181,7 @@ class RelativeAdmin(ListingLoggedAdminMixin, admin.ModelAdmin):
         "patient__family_name",
     ]
     autocomplete_fields = ["patient", "user"]
-    readonly_fields = ["access", "created_at"]
+    readonly_fields = ["created_at"]
 
     def get_readonly_fields(self, request, obj=None):
         # A relative belongs to one patient and one login; moving either would carry
@@ -154,6 +189,18 @@ class RelativeAdmin(ListingLoggedAdminMixin, admin.ModelAdmin):
         if obj is not None:
             return [*self.readonly_fields, "patient", "user"]
         return self.readonly_fields
+
+    # Access changes and removals go through the services: the patient's history says
+    # who changed it, and the patient is told (reminders.notify.sharing_changed).
+    def save_model(self, request, obj, form, change):
+        save_relative(request, obj, change)
+
+    def delete_model(self, request, obj):
+        remove_relative(actor=_operator(request), relative=obj)
+
+    def delete_queryset(self, request, queryset):
+        for relative in queryset:
+            remove_relative(actor=_operator(request), relative=relative)
 
 
 @admin.register(Consent)

@@ -210,44 +210,101 @@ def set_relative_access(*, actor: Actor, relative: Relative, access: str) -> Rel
     return relative
 
 
+@transaction.atomic
+def remove_relative(*, actor: Actor, relative: Relative) -> None:
+    """A relative or proxy is no longer on the patient's record, and loses whatever access
+    they had. Written as a change of the relative's access to none, marked `removed`, so
+    the patient's history says who took it away; the patient is told when the relative
+    could see the plan (as set_relative_access does). A relative who owns commitments in
+    the plan cannot be removed: hand those to someone else first."""
+    relative = Relative.objects.select_for_update().select_related("patient").get(pk=relative.pk)
+    if relative.commitments.exists():
+        raise ValidationError(
+            _("%(name)s owns commitments in the plan. Give them to someone else first.")
+            % {"name": relative.name}
+        )
+    patient, before = relative.patient, relative.access
+    event = record_event(
+        patient=patient,
+        actor=actor,
+        kind=Event.Kind.RELATIVE_ACCESS_CHANGED,
+        before={"relative": relative.pk, "access": before},
+        after={
+            "relative": relative.pk,
+            "name": relative.name,
+            "access": Relative.Access.NONE,
+            "removed": True,
+        },
+    )
+    relative.delete()
+    if before != Relative.Access.NONE:
+        # As set_relative_access: the patient hears of every change of who sees the plan.
+        notify.sharing_changed(patient=patient, event=event)
+
+
 def review_emergency_read(
     *, reviewer, organisation, entry: AccessLogEntry, verdict: str, comment: str = ""
 ) -> EmergencyReview:
-    """An administrator's verdict on one emergency read (nödåtkomst). Given once; a read
-    is not reviewed by its own reader. Writes the event in the patient's history and
-    closes the follow-up task an overdue review made (reminders.sweeps).
+    """An administrator's verdict on one emergency read; see review_emergency_reads."""
+    return review_emergency_reads(
+        reviewer=reviewer,
+        organisation=organisation,
+        entries=[entry],
+        verdict=verdict,
+        comment=comment,
+    )[0]
+
+
+def review_emergency_reads(
+    *, reviewer, organisation, entries, verdict: str, comment: str = ""
+) -> list[EmergencyReview]:
+    """An administrator's verdict on emergency reads (nödåtkomst) that go together: one
+    reader's reads of one patient on one day (patients.access.emergency_read_group), so
+    that opening the plan and then its history is reviewed once. Each read is reviewed
+    once (a row each, with the same verdict); a read is not reviewed by its own reader.
+    Writes one event in the patient's history and closes the follow-up tasks an overdue
+    review made (reminders.sweeps).
 
     Who may review which read is the access rule's to say
-    (patients.access.emergency_reads_reviewable_by): the caller found `entry` there."""
-    if not entry.emergency:
+    (patients.access.emergency_reads_reviewable_by): the caller found `entries` there."""
+    entries = list(entries)
+    if not entries or len({(e.user_id, e.patient_id) for e in entries}) != 1:
+        raise ValidationError(_("Only one reader's emergency reads of one patient go together."))
+    if not all(entry.emergency for entry in entries):
         raise ValidationError(_("Only emergency reads are reviewed."))
     if verdict not in EmergencyReview.Verdict.values:
         raise ValidationError({"verdict": _("Choose whether the emergency read was justified.")})
-    if entry.user_id == reviewer.pk:
+    if entries[0].user_id == reviewer.pk:
         raise ValidationError(_("Someone else must review your own emergency read."))
     comment = (comment or "").strip()
     if verdict == EmergencyReview.Verdict.NOT_JUSTIFIED and not comment:
         raise ValidationError({"comment": _("Say why the emergency read was not justified.")})
+    ids = [entry.pk for entry in entries]
     try:
         with transaction.atomic():
-            review = EmergencyReview.objects.create(
-                entry=entry,
-                reviewer=reviewer,
-                organisation=organisation,
-                verdict=verdict,
-                comment=comment[:2000],
+            reviews = EmergencyReview.objects.bulk_create(
+                EmergencyReview(
+                    entry=entry,
+                    reviewer=reviewer,
+                    organisation=organisation,
+                    verdict=verdict,
+                    comment=comment[:2000],
+                )
+                for entry in entries
             )
-            contract = Contract.objects.open().filter(patient_id=entry.patient_id).first()
+            patient_id = entries[0].patient_id
+            contract = Contract.objects.open().filter(patient_id=patient_id).first()
             record_event(
-                patient=entry.patient,
+                patient=entries[0].patient,
                 contract=contract,
                 actor=Actor.staff(reviewer, organisation),
                 kind=Event.Kind.EMERGENCY_ACCESS_REVIEWED,
-                after={"entry": entry.pk, "verdict": verdict},
+                after={"entry": ids[0], "entries": ids, "verdict": verdict},
             )
             FollowUpTask.objects.filter(
-                dedupe_key=f"emergency_unreviewed:{entry.pk}", status=FollowUpTask.Status.OPEN
+                dedupe_key__in=[f"emergency_unreviewed:{pk}" for pk in ids],
+                status=FollowUpTask.Status.OPEN,
             ).update(status=FollowUpTask.Status.DONE, done_at=timezone.now(), done_by=reviewer)
     except IntegrityError as exc:
         raise ValidationError(_("This emergency read has already been reviewed.")) from exc
-    return review
+    return reviews

@@ -1,11 +1,15 @@
 """The second factor in tests: a confirmed authenticator (TOTP) device for a user, the
-code it shows now, and a logged-in test client that passed the second factor.
+code it shows now, the code e-mailed for setting an app up, and a logged-in test client
+that passed the second factor.
 
 Staff password logins and the admin ask for the code (actors.views, actors.admin_site);
 tests that are not about logging in start from `verified_login`, as a person who has
 just typed password and code would.
 """
 
+import re
+
+from django.core import mail
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -34,6 +38,14 @@ def wrong_code(device) -> str:
     """A code that is none of those the device accepts now (tolerance: one step)."""
     accepted = {code_now(device, step) for step in (-1, 0, 1)}
     return next(f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in accepted)
+
+
+def emailed_code(user) -> str:
+    """The code in the last mail to the user (setting up an app needs it with the
+    password: actors.views._enrol)."""
+    sent = [m for m in mail.outbox if user.email in m.to]
+    assert sent, f"no mail to {user.email}"
+    return re.search(r"\b(\d{6})\b", sent[-1].body).group(1)
 
 
 def verified_login(client, user) -> None:

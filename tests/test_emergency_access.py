@@ -262,6 +262,59 @@ def test_an_unreviewed_emergency_read_becomes_one_follow_up_task_after_5_working
     assert task.status == FollowUpTask.Status.DONE
 
 
+def test_opening_the_plan_and_its_history_in_an_emergency_is_one_review(
+    client, plan, cardiologist, network
+):
+    logged_in(client, cardiologist)
+    with time_machine.travel(datetime(2026, 3, 2, 10, 0, tzinfo=STOCKHOLM), tick=False):
+        open_with_emergency(client, plan.patient_id)
+    with time_machine.travel(datetime(2026, 3, 2, 10, 5, tzinfo=STOCKHOLM), tick=False):
+        history = reverse("contracts:history", args=[plan.patient_id])
+        assert client.get(history).status_code == 200
+    reads = list(AccessLogEntry.objects.filter(user=cardiologist, emergency=True).order_by("at"))
+    assert [r.action for r in reads] == ["view_plan", "view_history"]
+
+    vc_admin = make_staff("vcadmin@example.org", network["vardcentral"], Role.ORG_ADMIN, "Vera")
+    logged_in(client, vc_admin)
+    html = client.get("/access/emergency/").content.decode()
+    # One row, one form: for the reader, the patient and the day.
+    assert html.count("Save the review") == 1
+    assert html.count(REASON["reason"]) == 1
+    assert "Read the plan" in html and "Read the history" in html
+
+    first = reads[0]
+    url = reverse("access:emergency_review", args=[first.pk])
+    client.post(url, {f"r{first.pk}-verdict": "justified", f"r{first.pk}-comment": "Rätt"})
+    assert {r.entry_id for r in EmergencyReview.objects.all()} == {r.pk for r in reads}
+    event = Event.objects.get(kind=Event.Kind.EMERGENCY_ACCESS_REVIEWED)
+    assert event.after["entries"] == [r.pk for r in reads]
+    html = client.get("/access/emergency/").content.decode()
+    assert 'name="r' not in html and html.count("Rätt") == 1
+
+
+def test_an_emergency_read_on_another_day_is_reviewed_on_its_own(
+    client, plan, cardiologist, network
+):
+    for day in (2, 3):
+        with time_machine.travel(datetime(2026, 3, day, 10, 0, tzinfo=STOCKHOLM), tick=False):
+            logged_in(client, cardiologist)  # a new login: the idle one timed out
+            open_with_emergency(client, plan.patient_id)
+            client.get(reverse("contracts:history", args=[plan.patient_id]))
+    assert AccessLogEntry.objects.filter(user=cardiologist, emergency=True).count() == 4
+    vc_admin = make_staff("vcadmin@example.org", network["vardcentral"], Role.ORG_ADMIN, "Vera")
+    logged_in(client, vc_admin)
+    html = client.get("/access/emergency/").content.decode()
+    assert html.count("Save the review") == 2
+    first = AccessLogEntry.objects.filter(user=cardiologist, emergency=True).earliest("at")
+    url = reverse("access:emergency_review", args=[first.pk])
+    client.post(url, {f"r{first.pk}-verdict": "justified", f"r{first.pk}-comment": ""})
+    day_two = AccessLogEntry.objects.filter(user=cardiologist, at__day=2, emergency=True)
+    assert set(EmergencyReview.objects.values_list("entry_id", flat=True)) == {
+        entry.pk for entry in day_two
+    }
+    assert client.get("/access/emergency/").content.decode().count("Save the review") == 1
+
+
 def test_the_patient_is_told_once_per_reader_and_day_without_health_content(
     client, plan, cardiologist, network
 ):

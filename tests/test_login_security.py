@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from psycopg import sql
-from second_factor import code_now, totp_device, wrong_code
+from second_factor import code_now, emailed_code, totp_device, wrong_code
 
 from actors import auth, limits
 from actors.assurance import LOA1, LOA2, level_of, method_of
@@ -166,7 +166,8 @@ def test_staff_without_an_app_set_one_up_with_a_qr_code(client, doctor):
     assert client.post(SECOND, {"code": wrong_code(device)}).status_code == 400
     device.refresh_from_db()
     assert not device.confirmed
-    response = client.post(SECOND, {"code": code_now(device)})
+    # With the code e-mailed to the account (actors.auth.send_enrolment_code).
+    response = client.post(SECOND, {"email_code": emailed_code(doctor), "code": code_now(device)})
     assert response["Location"] == reverse("home")
     assert logged_in_user_id(client) == str(doctor.pk)
     device.refresh_from_db()
@@ -175,6 +176,70 @@ def test_staff_without_an_app_set_one_up_with_a_qr_code(client, doctor):
     other = new_client()
     password(other, "doktor@example.org")
     assert "<svg" not in other.get(SECOND).content.decode()
+
+
+def test_a_password_alone_cannot_set_up_an_authenticator_app(client, doctor):
+    # Someone with the password of a staff member who has no app yet: they see the QR
+    # code, scan it into their own app and type its code; without the code mailed to
+    # the staff member's address, the app is not set up and no session opens.
+    mail.outbox.clear()
+    password(client, "doktor@example.org")
+    html = client.get(SECOND).content.decode()
+    assert "Code from the e-mail" in html
+    device = TOTPDevice.objects.get(user=doctor)
+    assert [m.to for m in mail.outbox] == [["doktor@example.org"]]
+    assert "setting up an authenticator app" in mail.outbox[0].body
+    mailed = emailed_code(doctor)
+
+    # The app's code alone is not enough.
+    response = client.post(SECOND, {"code": code_now(device)})
+    assert response.status_code == 400
+    assert logged_in_user_id(client) is None
+    # Nor with a wrong e-mailed code; the third wrong one ends the login.
+    for _ in range(3):
+        client.post(SECOND, {"email_code": other_code(mailed), "code": code_now(device)})
+        assert logged_in_user_id(client) is None
+    assert client.get(SECOND)["Location"] == reverse("login")
+    device.refresh_from_db()
+    assert not device.confirmed
+    assert not TOTPDevice.objects.filter(user=doctor, confirmed=True).exists()
+
+
+def test_wrong_emailed_codes_count_against_the_account(client, doctor):
+    password(client, "doktor@example.org")
+    client.get(SECOND)
+    device = TOTPDevice.objects.get(user=doctor)
+    client.post(SECOND, {"email_code": other_code(emailed_code(doctor)), "code": code_now(device)})
+    # The password's try and the wrong e-mailed code.
+    assert account_row("doktor@example.org").count == 2
+
+
+def test_a_right_emailed_code_is_not_asked_again_after_a_wrong_app_code(client, doctor):
+    password(client, "doktor@example.org")
+    client.get(SECOND)
+    device = TOTPDevice.objects.get(user=doctor)
+    response = client.post(SECOND, {"email_code": emailed_code(doctor), "code": wrong_code(device)})
+    assert response.status_code == 400
+    assert "Code from the e-mail" not in response.content.decode()
+    response = client.post(SECOND, {"code": code_now(device)})
+    assert response["Location"] == reverse("home")
+    assert logged_in_user_id(client) == str(doctor.pk)
+
+
+def test_setting_up_the_app_mails_one_code_and_another_on_request(client, doctor):
+    mail.outbox.clear()
+    password(client, "doktor@example.org")
+    client.get(SECOND)
+    client.get(SECOND)  # reloading the page sends nothing more
+    assert len(mail.outbox) == 1
+    response = client.post(SECOND, {"resend": "1"})
+    assert response["Location"] == SECOND
+    assert len(mail.outbox) == 2
+    # Both codes are live: the first one still works.
+    device = TOTPDevice.objects.get(user=doctor)
+    first = re.search(r"\b(\d{6})\b", mail.outbox[0].body).group(1)
+    response = client.post(SECOND, {"email_code": first, "code": code_now(device)})
+    assert response["Location"] == reverse("home")
 
 
 # --- login methods per role -------------------------------------------------------------

@@ -73,20 +73,26 @@ def _submit(page, form_selector):
 def login_as():
     """Log in through the real pages. Patients and relatives (and anyone, with
     how="code") use the code by e-mail; staff use the password form by default, then
-    the code from their authenticator app (a device made here, its code computed)."""
-    from second_factor import code_now, totp_device
+    the code from their authenticator app (a device made here, its code computed).
+    With how="enrol" a staff member without an app sets one up on the way: the app's
+    first code and the code e-mailed to them (a password alone cannot set one up)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from second_factor import code_now, emailed_code, totp_device
 
     from naravard.celery import app
 
     def login(page, user, how=None):
         how = how or ("password" if user.memberships.exists() else "code")
         page.goto("/login/")
-        if how == "password":
-            device = totp_device(user)
+        if how in ("password", "enrol"):
+            device = totp_device(user) if how == "password" else None
             page.fill("input[name=username]", user.email)
             page.fill("input[name=password]", PASSWORD)
             _submit(page, "form:has(input[name=password])")
             assert "/login/second-factor/" in page.url, f"no second factor: {page.url}"
+            if device is None:
+                device = TOTPDevice.objects.get(user=user, confirmed=False)
+                page.fill("input[name=email_code]", emailed_code(user))
             page.fill("input[name=code]", code_now(device))
             _submit(page, "form:has(input[name=code])")
         else:

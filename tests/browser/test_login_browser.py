@@ -5,7 +5,7 @@ import re
 
 import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from second_factor import code_now
+from second_factor import code_now, emailed_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,11 +25,16 @@ def test_staff_sets_up_the_app_and_logs_in_with_password_and_code(page, assert_a
     assert_accessible(page)
 
     device = TOTPDevice.objects.get(user=doctor)
+    # The app's code with the code e-mailed to the staff member (a password alone
+    # cannot set up an app).
+    page.fill("input[name=email_code]", emailed_code(doctor))
     page.fill("input[name=code]", "000000" if code_now(device) != "000000" else "111111")
     _submit(page, "form:has(input[name=code])")
     assert page.locator("#id_code_error, .errorlist").first.is_visible()
     assert_accessible(page)  # the page with its error
 
+    # The e-mailed code was right: only the app's code is asked again.
+    assert page.locator("input[name=email_code]").count() == 0
     page.fill("input[name=code]", code_now(device))
     _submit(page, "form:has(input[name=code])")
     assert "/login/" not in page.url
@@ -52,3 +57,12 @@ def test_the_second_factor_page_is_accessible_in_swedish(
     _submit(page, "form:has(input[name=code])")
     assert "/login/" not in page.url
     context.close()
+
+
+def test_a_new_staff_member_sets_up_the_app_with_the_emailed_code_and_reaches_the_worklist(
+    page, login_as, doctor
+):
+    login_as(page, doctor, how="enrol")
+    page.goto("/patients/")
+    assert "/login/" not in page.url
+    assert TOTPDevice.objects.get(user=doctor).confirmed
