@@ -16,10 +16,8 @@ from rest_framework import serializers
 
 from contracts.models import Channel, Commitment, ContactPath, Contract, NextStep, OwnerKind
 from naravard.integrator import contract_etag
+from naravard.strict import MAX_ID, parse_id, text_validator
 from patients.models import Consent
-
-MAX_ID = 2**63 - 1
-
 
 # --- strict input ----------------------------------------------------------------
 
@@ -36,6 +34,12 @@ class StrictSerializer(serializers.Serializer):
 
 
 class StrictCharField(serializers.CharField):
+    """Text, without the control characters naravard.strict refuses (its `pattern`)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(text_validator())
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
@@ -74,7 +78,48 @@ class DateTimeField(serializers.DateTimeField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid", format="YYYY-MM-DDThh:mm+01:00")
+        return _in_range(super().to_internal_value, data, self)
+
+
+def _in_range(parse, data, field):
+    """A time near the ends of the calendar can fail to move into our time zone."""
+    try:
+        return parse(data)
+    except OverflowError:
+        field.fail("invalid", format="YYYY-MM-DDThh:mm+01:00")
+
+
+class QueryDateTimeField(serializers.DateTimeField):
+    def to_internal_value(self, data):
+        return _in_range(super().to_internal_value, data, self)
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """A whole number in a query: ASCII digits only (not '²' or '١٢'), within bigint."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not data.isascii() or not data.isdigit():
+            self.fail("invalid")
+        if len(data) > 19:
+            self.fail("max_value", max_value=self.max_value)
         return super().to_internal_value(data)
+
+
+class QueryIdField(QueryIntegerField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        super().to_internal_value(data)
+        return parse_id(data, self.field_name)
+
+
+class QueryCharField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(text_validator())
 
 
 class WhatMattersWrite(StrictSerializer):
@@ -138,9 +183,10 @@ class CareContactAssign(StrictSerializer):
 
 
 class ListParams(serializers.Serializer):
-    """Query parameters of the list endpoints (unknown ones are ignored, as is usual)."""
+    """Query parameters of the list endpoints. Any other is refused (400) unless the
+    request says `Prefer: handling=lenient` (naravard.strict)."""
 
-    updated_since = serializers.DateTimeField(
+    updated_since = QueryDateTimeField(
         required=False,
         help_text=(
             "Only rows changed at or after this time (ISO 8601 with time zone). A write that "
@@ -148,20 +194,20 @@ class ListParams(serializers.Serializer):
             "/api/v1/changes/ instead."
         ),
     )
-    cursor = serializers.CharField(required=False, help_text="`next_cursor` of the last page.")
-    page_size = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
+    cursor = QueryCharField(required=False, help_text="`next_cursor` of the last page.")
+    page_size = QueryIntegerField(required=False, min_value=1, max_value=100, default=50)
 
 
 class ContractListParams(ListParams):
-    patient = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    patient = QueryIdField(required=False)
     status = serializers.ChoiceField(choices=Contract.Status.choices, required=False)
 
 
 class ChangesParams(serializers.Serializer):
-    since = serializers.CharField(
+    since = QueryCharField(
         required=False, help_text="`next_cursor` of the last answer; leave out to start."
     )
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
+    limit = QueryIntegerField(required=False, min_value=1, max_value=500, default=100)
 
 
 # --- output -----------------------------------------------------------------------------
@@ -359,6 +405,9 @@ def page_of(item_serializer):
 
     class Page(serializers.Serializer):
         results = item_serializer(many=True)
+        self = serializers.URLField(
+            help_text="This page: only the parameters that were applied (see Prefer)."
+        )
         next = serializers.URLField(allow_null=True, help_text="The next page, if there is one.")
         next_cursor = serializers.CharField(
             allow_null=True, help_text="Keep it and ask again later to get only what is new."

@@ -3,6 +3,8 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
+from push import api as push_api
+
 from . import views as api
 
 urlpatterns = [
@@ -34,7 +36,11 @@ urlpatterns = [
         "next-steps/<int:pk>/outcome/", api.NextStepOutcome.as_view(), name="api-next-step-outcome"
     ),
     path("changes/", api.Changes.as_view(), name="api-changes"),
+    # Push (push/): webhooks for the change feed's events.
+    path("webhooks/", push_api.WebhookList.as_view(), name="api-webhooks"),
+    path("webhooks/<int:pk>/", push_api.WebhookDetail.as_view(), name="api-webhook"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", api.ApiDocs.as_view(url_name="api-schema"), name="api-docs"),
-    re_path(r"^.*$", api.ApiNotFound.as_view()),
+    # Any other path, also one with a line break in it (which "." does not match).
+    re_path(r"^[\s\S]*\Z", api.ApiNotFound.as_view()),
 ]

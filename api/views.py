@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 from django.db import transaction
 from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
@@ -32,8 +32,10 @@ from contracts.models import (
 )
 from naravard.integrator import IntegratorView, contract_etag, expected_version
 from naravard.paging import KeysetPage, decode_cursor, encode_cursor
+from naravard.strict import applied_params, fits_id, mark_lenient, prefers_lenient
 from patients.access import (
     care_team_with_consent,
+    for_organisation,
     log_integration_reads,
     patient_for_organisation,
     patients_visible_to_organisation,
@@ -42,19 +44,7 @@ from patients.models import Relative
 
 from . import reads
 from . import serializers as s
-
-IF_MATCH = OpenApiParameter(
-    "If-Match",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=True,
-    description='The ETag you last read, e.g. "contract-12-v7". Missing: 428; stale: 412.',
-)
-NOT_FOUND = {(404, "application/problem+json"): s.ProblemOut}
-WRITE_ERRORS = {
-    (code, "application/problem+json"): s.ProblemOut for code in (400, 403, 404, 409, 412, 428)
-}
-
+from .openapi import ApiSchema
 
 # --- what an organisation may see ----------------------------------------------------
 
@@ -91,23 +81,28 @@ def contracts_out(contracts) -> list[dict]:
     return [s.contract_out(c, parts[c.pk]) for c in contracts]
 
 
-def get_contract(organisation, pk) -> Contract:
-    """The contract if its patient is visible to the organisation, else 404."""
-    contract = Contract.objects.visible_to_organisation(organisation).filter(pk=pk).first()
+def get_contract(organisation, pk, client_name="") -> Contract:
+    """The contract if its patient is visible to the organisation, else 404 (and a
+    `denied` row when it exists: patients.access.for_organisation)."""
+    contract = for_organisation(organisation, client_name, Contract.objects.all(), pk, "patient")
     if contract is None:
         raise exceptions.NotFound()
     return contract
 
 
-def page_response(request, page, data):
+def page_response(request, page, data, applied):
+    """A keyset page; its links carry only the parameters that were `applied`."""
+    base = request.build_absolute_uri(request.path)
+    self_url = base + ("?" + urlencode(applied, doseq=True) if applied else "")
     next_url = None
     if page.has_more:
-        query = request.query_params.copy()
+        query = applied.copy()
         query["cursor"] = page.next_cursor
-        next_url = request.build_absolute_uri(request.path) + "?" + urlencode(query)
+        next_url = base + "?" + urlencode(query, doseq=True)
     return Response(
         {
             "results": data,
+            "self": self_url,
             "next": next_url,
             "next_cursor": page.next_cursor,
             "has_more": page.has_more,
@@ -121,12 +116,41 @@ def with_etag(response, contract):
 
 
 class ReadView(IntegratorView):
+    # Its parameters and every status code it can answer (api.openapi).
+    schema = ApiSchema()
+    # The query parameters this endpoint supports, in one place: a serializer that checks
+    # them and that the OpenAPI schema lists (api.openapi). Any other parameter is a 400
+    # naming it, unless the client sends `Prefer: handling=lenient` (naravard.strict).
+    params = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if "pk" in kwargs and not fits_id(kwargs["pk"]):
+            # Digits, but more than any row id can be: no such row.
+            raise exceptions.NotFound()
+        self.lenient = prefers_lenient(request)
+        supported = self.params().fields if self.params is not None else ()
+        self.applied = applied_params(request.query_params, supported, lenient=self.lenient)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if getattr(self, "lenient", False):
+            mark_lenient(response)
+        return response
+
     def log_reads(self, patient_ids):
         integrator = self.integrator
         log_integration_reads(integrator.organisation, integrator.client.name, patient_ids)
 
-    def valid_params(self, serializer_class):
-        params = serializer_class(data=self.request.query_params)
+    def valid_params(self):
+        # A plain dict, not the QueryDict: DRF would take an empty value of a form field
+        # as "not sent". Here `?updated_since=` is refused, and so is a repeated parameter.
+        data = {}
+        for name, values in self.applied.lists():
+            if len(values) > 1:
+                raise exceptions.ValidationError({name: [_("Give this parameter only once.")]})
+            data[name] = values[0]
+        params = self.params(data=data)
         params.is_valid(raise_exception=True)
         return params.validated_data
 
@@ -135,11 +159,11 @@ class ReadView(IntegratorView):
 
 
 class PatientList(ReadView):
-    @extend_schema(
-        operation_id="patients_list", parameters=[s.ListParams], responses=s.page_of(s.PatientOut)
-    )
+    params = s.ListParams
+
+    @extend_schema(operation_id="patients_list", responses=s.page_of(s.PatientOut))
     def get(self, request):
-        params = self.valid_params(s.ListParams)
+        params = self.valid_params()
         patients = patients_visible_to_organisation(self.integrator.organisation)
         if "updated_since" in params:
             patients = patients.filter(updated_at__gte=params["updated_since"])
@@ -151,11 +175,12 @@ class PatientList(ReadView):
             params["page_size"],
         )
         self.log_reads(p.pk for p in page.rows)
-        return page_response(request, page, s.PatientOut(page.rows, many=True).data)
+        data = s.PatientOut(page.rows, many=True).data
+        return page_response(request, page, data, self.applied)
 
 
 class PatientDetail(ReadView):
-    @extend_schema(responses={200: s.PatientOut, **NOT_FOUND})
+    @extend_schema(responses={200: s.PatientOut})
     def get(self, request, pk):
         integrator = self.integrator
         patient = patient_for_organisation(integrator.organisation, integrator.client.name, pk)
@@ -168,7 +193,7 @@ class PatientDetail(ReadView):
 class CareTeam(ReadView):
     """The patient's care team: organisations and named staff, with each one's consent."""
 
-    @extend_schema(responses={200: s.CareTeamMemberOut(many=True), **NOT_FOUND})
+    @extend_schema(responses={200: s.CareTeamMemberOut(many=True)})
     def get(self, request, pk):
         integrator = self.integrator
         if patient_for_organisation(integrator.organisation, integrator.client.name, pk) is None:
@@ -183,13 +208,11 @@ class CareTeam(ReadView):
 
 
 class ContractList(ReadView):
-    @extend_schema(
-        operation_id="contracts_list",
-        parameters=[s.ContractListParams],
-        responses=s.page_of(s.ContractOut),
-    )
+    params = s.ContractListParams
+
+    @extend_schema(operation_id="contracts_list", responses=s.page_of(s.ContractOut))
     def get(self, request):
-        params = self.valid_params(s.ContractListParams)
+        params = self.valid_params()
         contracts = Contract.objects.visible_to_organisation(self.integrator.organisation)
         if "updated_since" in params:
             contracts = contracts.filter(updated_at__gte=params["updated_since"])
@@ -205,11 +228,11 @@ class ContractList(ReadView):
             params["page_size"],
         )
         self.log_reads(c.patient_id for c in page.rows)
-        return page_response(request, page, contracts_out(page.rows))
+        return page_response(request, page, contracts_out(page.rows), self.applied)
 
 
 class ContractDetail(ReadView):
-    @extend_schema(responses={200: s.ContractOut, 304: None, **NOT_FOUND})
+    @extend_schema(responses={200: s.ContractOut, 304: None})
     def get(self, request, pk):
         # Access check, log row and body in one statement (api.reads).
         integrator = self.integrator
@@ -251,11 +274,10 @@ class WhatMatters(WriteView):
 
     @extend_schema(
         request=s.WhatMattersWrite,
-        parameters=[IF_MATCH],
-        responses={200: s.ContractOut, **WRITE_ERRORS},
+        responses={200: s.ContractOut},
     )
     def put(self, request, pk):
-        contract = get_contract(self.integrator.organisation, pk)
+        contract = get_contract(self.integrator.organisation, pk, self.integrator.client.name)
         version, data = self.prepare(contract, s.WhatMattersWrite)
         with transaction.atomic():
             services.set_what_matters(
@@ -268,25 +290,39 @@ class WhatMatters(WriteView):
             return self.answer(contract.pk)
 
 
-def _organisation(pk):
-    return Organisation.objects.filter(pk=pk).first() if pk else None
+def _referenced(queryset, data, field, message):
+    """The row `data[field]` names, None when the field is absent or null; an id that names
+    no such row is a 400 naming the field, never replaced by a default or by nothing."""
+    pk = data.get(field)
+    if pk is None:
+        return None
+    row = queryset.filter(pk=pk).first()
+    if row is None:
+        raise exceptions.ValidationError({field: [message]})
+    return row
 
 
-def _staff(pk):
-    return User.objects.filter(pk=pk).first() if pk else None
+def _organisation(data, field):
+    return _referenced(
+        Organisation.objects.all(), data, field, _("There is no organisation with this id.")
+    )
+
+
+def _staff(data, field):
+    return _referenced(User.objects.all(), data, field, _("There is no staff member with this id."))
 
 
 def _owner(data, contract):
-    """The owner objects for a commitment; unknown ids become None for the service to refuse."""
-    relative_id = data.get("owner_relative")
+    """The owner objects for a commitment; an unknown id is a 400 naming its field."""
     return {
         "owner_kind": data["owner_kind"],
-        "owner_organisation": _organisation(data.get("owner_organisation")),
-        "owner_staff": _staff(data.get("owner_staff")),
-        "owner_relative": (
-            Relative.objects.filter(pk=relative_id, patient_id=contract.patient_id).first()
-            if relative_id
-            else None
+        "owner_organisation": _organisation(data, "owner_organisation"),
+        "owner_staff": _staff(data, "owner_staff"),
+        "owner_relative": _referenced(
+            Relative.objects.filter(patient_id=contract.patient_id),
+            data,
+            "owner_relative",
+            _("The patient has no relative with this id."),
         ),
     }
 
@@ -296,11 +332,10 @@ class ContractCommitments(WriteView):
 
     @extend_schema(
         request=s.CommitmentCreate,
-        parameters=[IF_MATCH],
-        responses={201: s.CommitmentOut, **WRITE_ERRORS},
+        responses={201: s.CommitmentOut},
     )
     def post(self, request, pk):
-        contract = get_contract(self.integrator.organisation, pk)
+        contract = get_contract(self.integrator.organisation, pk, self.integrator.client.name)
         version, data = self.prepare(contract, s.CommitmentCreate)
         with transaction.atomic():
             commitment = services.add_commitment(
@@ -315,13 +350,15 @@ class ContractCommitments(WriteView):
         return response
 
 
-def get_commitment(organisation, pk) -> Commitment:
-    commitment = (
-        Commitment.objects.filter(
-            pk=pk, contract__in=Contract.objects.visible_to_organisation(organisation)
-        )
-        .select_related("contract", "owner_organisation", "owner_staff", "owner_relative")
-        .first()
+def get_commitment(organisation, pk, client_name="") -> Commitment:
+    commitment = for_organisation(
+        organisation,
+        client_name,
+        Commitment.objects.select_related(
+            "contract", "owner_organisation", "owner_staff", "owner_relative"
+        ),
+        pk,
+        "contract__patient",
     )
     if commitment is None:
         raise exceptions.NotFound()
@@ -329,20 +366,19 @@ def get_commitment(organisation, pk) -> Commitment:
 
 
 class CommitmentDetail(WriteView):
-    @extend_schema(responses={200: s.CommitmentOut, **NOT_FOUND})
+    @extend_schema(responses={200: s.CommitmentOut})
     def get(self, request, pk):
-        commitment = get_commitment(self.integrator.organisation, pk)
+        commitment = get_commitment(self.integrator.organisation, pk, self.integrator.client.name)
         self.log_reads([commitment.contract.patient_id])
         return with_etag(Response(s.CommitmentOut(commitment).data), commitment.contract)
 
     @extend_schema(
         request=s.CommitmentUpdate,
-        parameters=[IF_MATCH],
-        responses={200: s.CommitmentOut, **WRITE_ERRORS},
+        responses={200: s.CommitmentOut},
     )
     def patch(self, request, pk):
         """Change the text, date or owner; `status` ticks it off, reopens or cancels it."""
-        commitment = get_commitment(self.integrator.organisation, pk)
+        commitment = get_commitment(self.integrator.organisation, pk, self.integrator.client.name)
         contract = commitment.contract
         version, data = self.prepare(contract, s.CommitmentUpdate)
         actor = self.integrator.actor
@@ -379,11 +415,10 @@ class ContractNextSteps(WriteView):
 
     @extend_schema(
         request=s.NextStepCreate,
-        parameters=[IF_MATCH],
-        responses={201: s.NextStepOut, **WRITE_ERRORS},
+        responses={201: s.NextStepOut},
     )
     def post(self, request, pk):
-        contract = get_contract(self.integrator.organisation, pk)
+        contract = get_contract(self.integrator.organisation, pk, self.integrator.client.name)
         version, data = self.prepare(contract, s.NextStepCreate)
         with transaction.atomic():
             step = services.agree_next_step(
@@ -395,8 +430,8 @@ class ContractNextSteps(WriteView):
                 purpose=data["purpose"],
                 location=data.get("location", ""),
                 with_whom=data.get("with_whom", ""),
-                organisation=_organisation(data.get("organisation")),
-                staff=_staff(data.get("staff")),
+                organisation=_organisation(data, "organisation"),
+                staff=_staff(data, "staff"),
             )
             step = get_next_step(self.integrator.organisation, step.pk)
             response = self.answer(contract.pk, step, s.NextStepOut, status=201)
@@ -404,23 +439,18 @@ class ContractNextSteps(WriteView):
         return response
 
 
-def get_next_step(organisation, pk) -> NextStep:
-    step = (
-        NextStep.objects.filter(
-            pk=pk, contract__in=Contract.objects.visible_to_organisation(organisation)
-        )
-        .select_related("contract", "organisation", "staff")
-        .first()
-    )
+def get_next_step(organisation, pk, client_name="") -> NextStep:
+    steps = NextStep.objects.select_related("contract", "organisation", "staff")
+    step = for_organisation(organisation, client_name, steps, pk, "contract__patient")
     if step is None:
         raise exceptions.NotFound()
     return step
 
 
 class NextStepDetail(ReadView):
-    @extend_schema(responses={200: s.NextStepOut, **NOT_FOUND})
+    @extend_schema(responses={200: s.NextStepOut})
     def get(self, request, pk):
-        step = get_next_step(self.integrator.organisation, pk)
+        step = get_next_step(self.integrator.organisation, pk, self.integrator.client.name)
         self.log_reads([step.contract.patient_id])
         return with_etag(Response(s.NextStepOut(step).data), step.contract)
 
@@ -430,11 +460,10 @@ class NextStepOutcome(WriteView):
 
     @extend_schema(
         request=s.NextStepOutcome,
-        parameters=[IF_MATCH],
-        responses={200: s.NextStepOut, **WRITE_ERRORS},
+        responses={200: s.NextStepOut},
     )
     def post(self, request, pk):
-        step = get_next_step(self.integrator.organisation, pk)
+        step = get_next_step(self.integrator.organisation, pk, self.integrator.client.name)
         version, data = self.prepare(step.contract, s.NextStepOutcome)
         with transaction.atomic():
             services.record_next_step_outcome(
@@ -456,19 +485,18 @@ class ContractCareContact(WriteView):
 
     @extend_schema(
         request=s.CareContactAssign,
-        parameters=[IF_MATCH],
-        responses={200: s.ContractOut, **WRITE_ERRORS},
+        responses={200: s.ContractOut},
     )
     def put(self, request, pk):
-        contract = get_contract(self.integrator.organisation, pk)
+        contract = get_contract(self.integrator.organisation, pk, self.integrator.client.name)
         version, data = self.prepare(contract, s.CareContactAssign)
         with transaction.atomic():
             services.assign_fixed_care_contact(
                 actor=self.integrator.actor,
                 contract=contract,
                 expected_version=version,
-                staff=_staff(data["staff"]),
-                organisation=_organisation(data["organisation"]),
+                staff=_staff(data, "staff"),
+                organisation=_organisation(data, "organisation"),
                 how_to_reach=data.get("how_to_reach", ""),
                 started_on=data.get("started_on"),
             )
@@ -481,16 +509,18 @@ class ContractCareContact(WriteView):
 class ContractEvents(ReadView):
     """One plan's history (händelselogg), oldest first."""
 
-    @extend_schema(parameters=[s.ListParams], responses=s.page_of(s.EventOut))
+    params = s.ListParams
+
+    @extend_schema(responses=s.page_of(s.EventOut))
     def get(self, request, pk):
-        params = self.valid_params(s.ListParams)
-        contract = get_contract(self.integrator.organisation, pk)
+        params = self.valid_params()
+        contract = get_contract(self.integrator.organisation, pk, self.integrator.client.name)
         events = Event.objects.filter(contract=contract)
         if "updated_since" in params:
             events = events.filter(at__gte=params["updated_since"])
         page = KeysetPage(events, ("id",), ("int",), params.get("cursor"), params["page_size"])
         self.log_reads([contract.patient_id])
-        return page_response(request, page, s.EventOut(page.rows, many=True).data)
+        return page_response(request, page, s.EventOut(page.rows, many=True).data, self.applied)
 
 
 class Changes(ReadView):
@@ -498,10 +528,12 @@ class Changes(ReadView):
 
     Keep `next_cursor` and ask again with `since=`: nothing is missed or repeated."""
 
-    @extend_schema(parameters=[s.ChangesParams], responses=s.ChangesOut)
+    params = s.ChangesParams
+
+    @extend_schema(responses=s.ChangesOut)
     def get(self, request):
         # The page, its log rows and its JSON in one statement (api.reads).
-        params = self.valid_params(s.ChangesParams)
+        params = self.valid_params()
         since = params.get("since")
         after = decode_cursor(since, ("int", "int"), "since") if since else (0, 0)
         integrator = self.integrator

@@ -104,6 +104,27 @@ def can_update_commitment(actor: Actor, commitment: Commitment) -> bool:
     return False
 
 
+def can_cancel_commitment(actor: Actor, commitment: Commitment) -> bool:
+    """Cancel: whoever may update the commitment, and also the organisation that added it
+    (its staff or its integration, while it is on the team), which may withdraw what it
+    asked of the patient, a relative or another organisation. Who added it is read from
+    the plan's history (the `commitment_added` event), not stored a second time."""
+    if can_update_commitment(actor, commitment):
+        return True
+    organisation = getattr(actor, "organisation", None)
+    return (
+        actor.kind in (Event.ActorKind.STAFF, Event.ActorKind.INTEGRATION)
+        and organisation is not None
+        and _on_team(commitment.contract.patient_id, organisation)
+        and Event.objects.filter(
+            contract_id=commitment.contract_id,
+            kind=Event.Kind.COMMITMENT_ADDED,
+            organisation=organisation,
+            after__id=commitment.pk,
+        ).exists()
+    )
+
+
 def care_contact_deciders(contracts) -> dict[int, set[int]]:
     """For each plan, the organisations that decide its fixed care contact (fast
     vårdkontakt): the ones that serve the plan as its coordinator. Two queries for any
@@ -574,7 +595,7 @@ def add_commitment(
     return commitment
 
 
-def _lock_commitment(actor, commitment, expected_version):
+def _lock_commitment(actor, commitment, expected_version, *, may=None):
     contract = _lock(commitment.contract_id, expected_version)
     commitment = (
         Commitment.objects.select_for_update(of=("self",))
@@ -582,7 +603,7 @@ def _lock_commitment(actor, commitment, expected_version):
         .get(pk=commitment.pk, contract=contract)
     )
     commitment.contract = contract
-    if not can_update_commitment(actor, commitment):
+    if not (may or can_update_commitment)(actor, commitment):
         raise PermissionDenied(_("Only the owner can update this commitment."))
     return contract, commitment
 
@@ -622,8 +643,11 @@ def update_commitment(
     **changes,
 ) -> Commitment:
     """Change a commitment's plain fields (those of Commitment.EDITABLE given in
-    `changes`), hand it to another owner, or cancel it."""
-    contract, commitment = _lock_commitment(actor, commitment, expected_version)
+    `changes`), hand it to another owner, or cancel it. Cancelling alone is also open to
+    the organisation that added it (can_cancel_commitment)."""
+    only_cancel = cancel and not changes and owner_kind is None
+    may = can_cancel_commitment if only_cancel else can_update_commitment
+    contract, commitment = _lock_commitment(actor, commitment, expected_version, may=may)
     before = _commitment_snapshot(commitment)
     _set_commitment_fields(commitment, changes)
     if owner_kind is not None:

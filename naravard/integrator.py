@@ -1,17 +1,17 @@
 """The base of every integrator endpoint (REST and FHIR): OAuth2 client credentials,
 scopes, limits, a size-limited JSON parser and the contract ETag with If-Match."""
 
-import io
 import re
 
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import exceptions
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+# Bodies are read by naravard.bodies (size 413, deep JSON, NUL); the names stay here too.
+from naravard.bodies import MAX_BODY_BYTES, BodyTooLarge, refuse_large_body
+from naravard.bodies import JSONBodyParser as LimitedJSONParser
 from naravard.oauth import (
     ClientCredentialsAuthentication,
     ClientRateThrottle,
@@ -19,40 +19,7 @@ from naravard.oauth import (
     Integrator,
 )
 
-# A plan with every part filled in is a few kilobytes; anything this big is a mistake.
-MAX_BODY_BYTES = 64 * 1024
-
-
-# --- request bodies --------------------------------------------------------------
-
-
-class BodyTooLarge(exceptions.ParseError):
-    default_detail = gettext_lazy("The request body is too large.")
-    default_code = "body_too_large"
-
-
-class LimitedJSONParser(JSONParser):
-    """JSON only, at most MAX_BODY_BYTES, whatever Content-Length claims."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        data = stream.read(MAX_BODY_BYTES + 1) if stream is not None else b""
-        if len(data) > MAX_BODY_BYTES:
-            raise BodyTooLarge(
-                _("Send at most %(limit)d kilobytes.") % {"limit": MAX_BODY_BYTES // 1024}
-            )
-        return super().parse(io.BytesIO(data), media_type, parser_context)
-
-
-def refuse_large_body(request) -> None:
-    """Refuse before reading when the client says the body is too large."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > MAX_BODY_BYTES:
-        raise BodyTooLarge(
-            _("Send at most %(limit)d kilobytes.") % {"limit": MAX_BODY_BYTES // 1024}
-        )
+__all__ = ["MAX_BODY_BYTES", "BodyTooLarge", "LimitedJSONParser", "refuse_large_body"]
 
 
 # --- versions and ETags ------------------------------------------------------------
@@ -64,6 +31,17 @@ class PreconditionRequired(exceptions.APIException):
         "Send an If-Match header with the ETag you last read, so that no change is lost."
     )
     default_code = "precondition_required"
+
+
+class WeakETag(exceptions.APIException):
+    """412: If-Match takes strong ETags only (RFC 9110 13.1.1: a weak comparison is not
+    allowed for If-Match), and the tags we send are strong."""
+
+    status_code = 412
+    default_detail = gettext_lazy(
+        'If-Match takes strong ETags only: send the ETag as you read it, without "W/".'
+    )
+    default_code = "weak_etag"
 
 
 _ETAG = re.compile(r'^\s*(?:W/)?"contract-([0-9]{1,18})-v([0-9]{1,9})"\s*$')
@@ -86,6 +64,8 @@ def expected_version(request, contract) -> int:
         # "*" would overwrite whatever is there now: exactly the lost update to prevent.
         raise PreconditionRequired()
     versions = set()
+    if any(tag.strip().startswith("W/") for tag in header.split(",")):
+        raise WeakETag()
     for tag in header.split(","):
         match = _ETAG.match(tag)
         if match and int(match[1]) == contract.pk:

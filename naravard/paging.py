@@ -4,7 +4,7 @@ import base64
 import binascii
 import json
 import operator
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import reduce
 
 from django.db.models import Q
@@ -44,6 +44,11 @@ def decode_cursor(text: str, kinds: tuple[str, ...], name: str = "cursor") -> li
                 raise invalid from exc
             if moment.tzinfo is None:
                 raise invalid
+            try:
+                # Near the ends of the calendar a time cannot be moved to UTC for the query.
+                moment.astimezone(UTC)
+            except OverflowError as exc:
+                raise invalid from exc
             out.append(moment)
         else:
             raise invalid

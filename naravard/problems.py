@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -11,7 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from naravard import faults
-from naravard.integrator import BodyTooLarge, contract_etag
+from naravard.bodies import BodyTooLarge, too_large
+from naravard.integrator import WeakETag, contract_etag
+from naravard.strict import UnknownParameters
 
 
 @dataclass
@@ -49,6 +52,7 @@ def _titles():
         406: _("This format is not available"),
         409: _("The plan is not in a state that allows this"),
         412: _("The plan has changed since you read it"),
+        413: _("The request body is too large"),
         415: _("Send the body as JSON"),
         428: _("Say which version you are changing"),
         429: _("Too many requests"),
@@ -110,6 +114,19 @@ def to_problem(exc) -> Problem | None:
             )
         # The services raise plain messages for the plan's state, not for the input.
         return Problem(409, titles[409], " ".join(str(m) for m in exc.messages), code="conflict")
+    if isinstance(exc, RequestDataTooBig):
+        exc = too_large()
+    if isinstance(exc, UnknownParameters):
+        return Problem(
+            400,
+            _("This parameter is not supported"),
+            _("Not supported here: %(names)s. Leave it out, or send Prefer: handling=lenient.")
+            % {"names": ", ".join(exc.names)},
+            code="unknown-parameter",
+            errors=_flatten(exc.detail),
+        )
+    if isinstance(exc, WeakETag):
+        return Problem(412, _("Send a strong ETag"), str(exc.detail), code="weak-etag")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -270,7 +270,7 @@ def test_invalid_json_is_refused(vc_api, plan):
     assert counts(plan) == before
 
 
-def test_an_oversize_body_is_refused(vc_api, plan):
+def test_an_oversize_body_is_refused_with_413(vc_api, plan):
     before = counts(plan)
     huge = {"what_matters": "x" * (MAX_BODY_BYTES + 10)}
     response = vc_api.put(
@@ -278,7 +278,7 @@ def test_an_oversize_body_is_refused(vc_api, plan):
         huge,
         headers={"If-Match": etag(current(vc_api, plan))},
     )
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json()["type"].endswith("body-too-large")
     assert counts(plan) == before
 
