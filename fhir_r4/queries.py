@@ -9,22 +9,25 @@ ContractOut, so one builder serves both.
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
 
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions
 
 from actors.models import Membership, Organisation, User
 from api import reads
 from api.serializers import ContractOut
 from contracts.models import Commitment, Contract, FixedCareContact, Goal, NextStep
-from naravard.paging import KeysetPage
-from patients.access import patient_for_organisation, patients_visible_to_organisation
+from patients.access import (
+    for_organisation,
+    patient_for_organisation,
+    patients_visible_to_organisation,
+)
 from patients.models import CareTeamMember
 
 from .resources import (
+    CAREPLAN_INCLUDES,
     CAREPLAN_STATUS,
     HSA_ID_SYSTEM,
     IDENTITY_SYSTEMS,
@@ -38,6 +41,31 @@ from .resources import (
     practitioner_role_resource,
     step_task,
     team_careteam,
+)
+from .search import (
+    Page,
+    Param,
+    SearchQuery,
+    SearchSpec,
+    codes,
+    date_condition,
+    identifier,
+    ids,
+    keyset_page,
+    list_page,
+    moment_range,
+    reference,
+)
+
+# The codes of CarePlan.status (request-status): any may be asked for.
+REQUEST_STATUS = (
+    "draft",
+    "active",
+    "on-hold",
+    "revoked",
+    "completed",
+    "entered-in-error",
+    "unknown",
 )
 
 # --- ids and search parameters ----------------------------------------------------------------
@@ -55,67 +83,6 @@ def invalid(name, message):
     return exceptions.ValidationError({name: [message]})
 
 
-def _parse_moment(value: str):
-    """A FHIR date or dateTime as the [start, end) range its precision covers, or None."""
-    try:
-        if len(value) == 10:
-            start = timezone.make_aware(
-                datetime.combine(datetime.fromisoformat(value).date(), time.min)
-            )
-            return start, start + timedelta(days=1)
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            return None
-        return moment, moment + timedelta(seconds=1)
-    except (ValueError, OverflowError):
-        return None
-
-
-def last_updated(values, field_name="updated_at") -> Q:
-    """`_lastUpdated` with the prefixes ge, gt, le, lt and eq (the default)."""
-    condition = Q()
-    for raw in values:
-        prefix, value = (
-            (raw[:2], raw[2:]) if raw[:2] in ("ge", "gt", "le", "lt", "eq") else ("eq", raw)
-        )
-        moment = _parse_moment(value)
-        if moment is None:
-            raise invalid("_lastUpdated", _("Use a date (2025-03-01) or a time with a zone."))
-        start, end = moment
-        condition &= {
-            "ge": Q(**{f"{field_name}__gte": start}),
-            "gt": Q(**{f"{field_name}__gte": end}),
-            "le": Q(**{f"{field_name}__lt": end}),
-            "lt": Q(**{f"{field_name}__lt": start}),
-            "eq": Q(**{f"{field_name}__gte": start, f"{field_name}__lt": end}),
-        }[prefix]
-    return condition
-
-
-def reference_id(value: str, kind: str):
-    """The numeric id in "123" or "Patient/123"; None for anything else (matches nothing)."""
-    return number(value.removeprefix(f"{kind}/"))
-
-
-def count(params) -> int:
-    raw = params.get("_count", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
-        raise invalid("_count", _("Ask for between 1 and 100 results per page."))
-    return int(raw)
-
-
-def identifier_filter(params, number_field, system_of) -> Q | None:
-    """`identifier=[system|]value`; None when there is no such parameter."""
-    raw = params.get("identifier")
-    if raw is None:
-        return None
-    system, _sep, value = raw.rpartition("|")
-    condition = Q(**{number_field: value})
-    if system:
-        condition &= system_of(system)
-    return condition
-
-
 # --- loading, with the access rule -----------------------------------------------------------
 
 
@@ -127,8 +94,9 @@ class Found:
     matches: list = field(default_factory=list)
     includes: list = field(default_factory=list)
     patient_ids: set = field(default_factory=set)
-    next_cursor: str | None = None
     logged: bool = False
+    page: Page | None = None  # a search's page, with its cursors
+    total: int | None = None  # how many match in all (Bundle.total); None: not counted
 
 
 def fhir_contracts(organisation):
@@ -204,64 +172,77 @@ def contract_tasks(contracts):
     return tasks
 
 
-def search_careplans(organisation, params) -> Found:
+def search_careplans(organisation, query: SearchQuery) -> Found:
     contracts = fhir_contracts(organisation)
     for name in ("patient", "subject"):
-        if name in params:
-            contracts = contracts.filter(patient_id=reference_id(params[name], "Patient"))
-    if "status" in params:
-        wanted = {code for code in params["status"].split(",")}
+        if name in query:
+            contracts = contracts.filter(patient_id=query.get(name))
+    if "status" in query:
+        wanted = set(query.get("status"))
         contracts = contracts.filter(
             status__in=[ours for ours, theirs in CAREPLAN_STATUS.items() if theirs in wanted]
         )
-    if "_id" in params:
-        contracts = contracts.filter(pk=reference_id(params["_id"], "CarePlan"))
-    contracts = contracts.filter(last_updated(params.getlist("_lastUpdated")))
-    page = KeysetPage(
+    if "_id" in query:
+        contracts = contracts.filter(pk__in=query.get("_id"))
+    contracts = contracts.filter(date_condition(query.get("_lastUpdated", []), "updated_at"))
+    page = keyset_page(
         contracts,
         ("updated_at", "id"),
         ("datetime", "int"),
-        params.get("_cursor"),
-        count(params),
+        query,
+        descending=query.sort.startswith("-"),
     )
-    includes = set(params.getlist("_include"))
     return Found(
         matches=[careplan_of(c) for c in page.rows],
-        includes=contract_includes(page.rows, includes),
+        includes=contract_includes(page.rows, set(query.includes)),
         patient_ids={c.patient_id for c in page.rows},
-        next_cursor=page.next_cursor if page.has_more else None,
+        page=page,
+        total=contracts.count() if query.total else None,
     )
 
 
-def _patient_scoped(organisation, params, kind):
+def _patient_contracts(organisation, query):
     """Goal, Task and CareTeam are searched per patient: their plans, all of them."""
-    if "patient" not in params:
-        raise invalid("patient", _("Search %(kind)s by patient.") % {"kind": kind})
-    patient_id = reference_id(params["patient"], "Patient")
-    return list(fhir_contracts(organisation).filter(patient_id=patient_id).order_by("id"))
+    return list(fhir_contracts(organisation).filter(patient_id=query.get("patient")).order_by("id"))
 
 
-def search_goals(organisation, params) -> Found:
-    contracts = _patient_scoped(organisation, params, "Goal")
+def _listed(items, key, query, patient_ids) -> Found:
+    """A page of a patient's parts, loaded whole (a patient has a handful) and paged with
+    the same cursors as the database searches: `key(item)` gives the order. The patient's
+    read is logged whatever the page holds, as before paging."""
+    page = list_page(items, key, query)
     return Found(
-        matches=[goal_resource(g, k.patient) for k in contracts for g in k.goals.all()],
-        patient_ids={k.patient_id for k in contracts},
+        matches=[resource for _key, resource in page.rows],
+        patient_ids=patient_ids,
+        page=page,
+        total=len(items) if query.total else None,
     )
 
 
-def search_tasks(organisation, params) -> Found:
-    contracts = _patient_scoped(organisation, params, "Task")
-    return Found(matches=contract_tasks(contracts), patient_ids={k.patient_id for k in contracts})
+def search_goals(organisation, query: SearchQuery) -> Found:
+    contracts = _patient_contracts(organisation, query)
+    goals = [([0, g.pk], goal_resource(g, k.patient)) for k in contracts for g in k.goals.all()]
+    return _listed(goals, lambda item: item[0], query, {k.patient_id for k in contracts})
 
 
-def search_careteams(organisation, params) -> Found:
-    if "patient" not in params:
-        raise invalid("patient", _("Search %(kind)s by patient.") % {"kind": "CareTeam"})
-    patient_id = reference_id(params["patient"], "Patient")
+def search_tasks(organisation, query: SearchQuery) -> Found:
+    contracts = _patient_contracts(organisation, query)
+    tasks = []
+    for contract in contracts:
+        tasks += [([0, s.pk], step_task(s, contract)) for s in contract.next_steps.all()]
+        tasks += [([1, c.pk], commitment_task(c, contract)) for c in contract.commitments.all()]
+    return _listed(tasks, lambda item: item[0], query, {k.patient_id for k in contracts})
+
+
+def search_careteams(organisation, query: SearchQuery) -> Found:
+    patient_id = query.get("patient")
     patient = patients_visible_to_organisation(organisation).filter(pk=patient_id).first()
     if patient is None:
-        return Found()
-    return Found(matches=careteams_of(patient), patient_ids={patient.pk})
+        return _listed([], lambda item: item[0], query, set())
+    team, *contacts = careteams_of(patient)
+    teams = [([0, patient.pk], team)]
+    teams += [([1, int(t["id"].removeprefix("contact-"))], t) for t in contacts]
+    return _listed(teams, lambda item: item[0], query, {patient.pk})
 
 
 def careteams_of(patient, only=None):
@@ -282,38 +263,58 @@ def careteams_of(patient, only=None):
     return [t for t in teams if only is None or t["id"] == only]
 
 
-def search_patients(organisation, params) -> Found:
+def identifier_condition(query, number_field, system_of) -> Q:
+    """`identifier=[system|]value`: everything when not asked; `system_of(system)` is the
+    condition for a system (an identifier with an empty or unknown system matches none)."""
+    if "identifier" not in query:
+        return Q()
+    system, value = query.get("identifier")
+    condition = Q(**{number_field: value})
+    return condition if system is None else condition & system_of(system)
+
+
+def _sorted_page(queryset, query: SearchQuery) -> Page:
+    """A page in `_sort` order: by id, or by last update (then id), either way round."""
+    if query.sort.endswith("_lastUpdated"):
+        fields, kinds = ("updated_at", "id"), ("datetime", "int")
+    else:
+        fields, kinds = ("id",), ("int",)
+    return keyset_page(queryset, fields, kinds, query, descending=query.sort.startswith("-"))
+
+
+def search_patients(organisation, query: SearchQuery) -> Found:
     patients = patients_visible_to_organisation(organisation)
     systems = {oid: kind for kind, oid in IDENTITY_SYSTEMS.items()}
-    by_identifier = identifier_filter(
-        params, "identity_number", lambda system: Q(identity_kind=systems.get(system, "-"))
+    patients = patients.filter(
+        identifier_condition(
+            query, "identity_number", lambda system: Q(identity_kind=systems.get(system, "-"))
+        )
     )
-    if by_identifier is not None:
-        patients = patients.filter(by_identifier)
-    if "_id" in params:
-        patients = patients.filter(pk=reference_id(params["_id"], "Patient"))
-    patients = patients.filter(last_updated(params.getlist("_lastUpdated")))
-    page = KeysetPage(patients, ("id",), ("int",), params.get("_cursor"), count(params))
+    if "_id" in query:
+        patients = patients.filter(pk__in=query.get("_id"))
+    patients = patients.filter(date_condition(query.get("_lastUpdated", []), "updated_at"))
+    page = _sorted_page(patients, query)
     return Found(
         matches=[patient_resource(p) for p in page.rows],
         patient_ids={p.pk for p in page.rows},
-        next_cursor=page.next_cursor if page.has_more else None,
+        page=page,
+        total=patients.count() if query.total else None,
     )
 
 
-def search_organizations(organisation, params) -> Found:
-    organisations = Organisation.objects.all()
-    by_identifier = identifier_filter(
-        params, "hsa_id", lambda system: Q() if system == HSA_ID_SYSTEM else Q(pk__in=[])
+def search_organizations(organisation, query: SearchQuery) -> Found:
+    organisations = Organisation.objects.filter(
+        identifier_condition(
+            query, "hsa_id", lambda system: Q() if system == HSA_ID_SYSTEM else Q(pk__in=[])
+        )
     )
-    if by_identifier is not None:
-        organisations = organisations.filter(by_identifier)
-    if "_id" in params:
-        organisations = organisations.filter(pk=reference_id(params["_id"], "Organization"))
-    page = KeysetPage(organisations, ("id",), ("int",), params.get("_cursor"), count(params))
+    if "_id" in query:
+        organisations = organisations.filter(pk__in=query.get("_id"))
+    page = _sorted_page(organisations, query)
     return Found(
         matches=[organization_resource(o) for o in page.rows],
-        next_cursor=page.next_cursor if page.has_more else None,
+        page=page,
+        total=organisations.count() if query.total else None,
     )
 
 
@@ -343,14 +344,9 @@ def read_patient(organisation, client_name, resource_id):
 
 
 def read_goal(organisation, client_name, resource_id):
-    pk = number(resource_id)
     goals = Goal.objects.select_related("contract__patient")
-    goal = (
-        goals.filter(
-            pk=pk, contract__in=Contract.objects.visible_to_organisation(organisation)
-        ).first()
-        if pk
-        else None
+    goal = for_organisation(
+        organisation, client_name, goals, number(resource_id), "contract__patient"
     )
     if goal is None:
         return None
@@ -360,17 +356,17 @@ def read_goal(organisation, client_name, resource_id):
 
 def read_task(organisation, client_name, resource_id):
     """A next step ("nextstep-N") or a commitment ("commitment-N") of a visible plan."""
-    visible = Contract.objects.visible_to_organisation(organisation)
     if pk := number(resource_id, "nextstep"):
-        steps = NextStep.objects.select_related("contract__patient", "organisation", "staff")
-        task, build = steps.filter(pk=pk, contract__in=visible).first(), step_task
+        rows = NextStep.objects.select_related("contract__patient", "organisation", "staff")
+        build = step_task
     elif pk := number(resource_id, "commitment"):
-        commitments = Commitment.objects.select_related(
+        rows = Commitment.objects.select_related(
             "contract__patient", "owner_organisation", "owner_staff", "owner_relative"
         )
-        task, build = commitments.filter(pk=pk, contract__in=visible).first(), commitment_task
+        build = commitment_task
     else:
         return None
+    task = for_organisation(organisation, client_name, rows, pk, "contract__patient")
     if task is None:
         return None
     return Found([build(task, task.contract)], patient_ids={task.contract.patient_id})
@@ -410,14 +406,76 @@ def read_practitioner_role(organisation, client_name, resource_id):
     return Found([practitioner_role_resource(membership)]) if membership else None
 
 
-SEARCHES = {
-    "CarePlan": search_careplans,
-    "Goal": search_goals,
-    "Task": search_tasks,
-    "CareTeam": search_careteams,
-    "Patient": search_patients,
-    "Organization": search_organizations,
-}
+def _searches():
+    """What each resource type's search supports: the searches read their parameters
+    through it (search.parse_search) and the CapabilityStatement lists it."""
+    patient = Param(
+        "patient", "reference", reference("Patient"), gettext_lazy("The patient, by id.")
+    )
+    last_updated = Param(
+        "_lastUpdated",
+        "date",
+        moment_range,
+        gettext_lazy("When it last changed, with ge, gt, le, lt or eq; may be repeated."),
+        repeats=True,
+    )
+    by_id = Param("_id", "token", ids, gettext_lazy("One or more ids, separated by commas."))
+    by_updates = ("_lastUpdated", "-_lastUpdated")
+    return {
+        "CarePlan": SearchSpec(
+            search_careplans,
+            (
+                patient,
+                Param(
+                    "subject",
+                    "reference",
+                    reference("Patient"),
+                    gettext_lazy("The patient, by id."),
+                ),
+                Param(
+                    "status",
+                    "token",
+                    codes(REQUEST_STATUS, "http://hl7.org/fhir/request-status"),
+                    gettext_lazy("draft, active or completed; several separated by commas."),
+                ),
+                by_id,
+                last_updated,
+            ),
+            sorts=by_updates,
+            includes=CAREPLAN_INCLUDES,
+        ),
+        "Goal": SearchSpec(search_goals, (patient,), required=("patient",)),
+        "Task": SearchSpec(search_tasks, (patient,), required=("patient",)),
+        "CareTeam": SearchSpec(search_careteams, (patient,), required=("patient",)),
+        "Patient": SearchSpec(
+            search_patients,
+            (
+                Param(
+                    "identifier",
+                    "token",
+                    identifier,
+                    gettext_lazy(
+                        "Personnummer or samordningsnummer as system|value. Send it with "
+                        "POST Patient/_search, so that it stays out of URLs."
+                    ),
+                ),
+                by_id,
+                last_updated,
+            ),
+            sorts=("_id", "-_id", *by_updates),
+        ),
+        "Organization": SearchSpec(
+            search_organizations,
+            (
+                Param("identifier", "token", identifier, gettext_lazy("HSA id as system|value.")),
+                by_id,
+            ),
+            sorts=("_id", "-_id"),
+        ),
+    }
+
+
+SEARCHES = _searches()
 READERS = {
     "CarePlan": read_careplan,
     "Goal": read_goal,
