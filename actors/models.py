@@ -48,6 +48,9 @@ class User(AbstractUser):
         _("personal identity number"), max_length=12, unique=True, null=True, blank=True
     )
     hsa_id = models.CharField(_("HSA-id"), max_length=40, unique=True, null=True, blank=True)
+    # When the person's details last changed: the FHIR Practitioner's meta.lastUpdated
+    # and version (fhir_r4.versions). A login's last_login is saved alone and leaves it.
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -121,6 +124,8 @@ class Organisation(models.Model):
     phone = models.CharField(_("phone"), max_length=32, blank=True)
     address = models.CharField(_("address"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # The FHIR Organization's meta.lastUpdated and version (fhir_r4.versions).
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     objects = OrganisationQuerySet.as_manager()
 
@@ -232,6 +237,8 @@ class Membership(models.Model):
     phone = models.CharField(_("work phone"), max_length=32, blank=True)
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # The FHIR PractitionerRole's meta.lastUpdated and version (fhir_r4.versions).
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     objects = MembershipQuerySet.as_manager()
 

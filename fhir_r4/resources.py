@@ -12,6 +12,7 @@ Codes we own (organisation kinds, staff roles, channels) are sent as text only: 
 no national code system for them that we could honestly claim.
 """
 
+import hashlib
 from datetime import UTC, datetime
 
 from django.utils import timezone
@@ -129,6 +130,16 @@ def text(value):
     return {"text": str(value)} if value else None
 
 
+def row_meta(row) -> dict:
+    """The version of a resource without an event trail: a hash of the row's updated_at,
+    which every save moves (see versions.py)."""
+    moment = row.updated_at
+    return {
+        "versionId": hashlib.sha256(moment.isoformat().encode()).hexdigest()[:16],
+        "lastUpdated": instant(moment),
+    }
+
+
 # --- resources ---------------------------------------------------------------------------
 
 
@@ -141,7 +152,7 @@ def patient_resource(patient: Patient) -> dict:
         {
             "resourceType": "Patient",
             "id": str(patient.pk),
-            "meta": {"lastUpdated": instant(patient.updated_at)},
+            "meta": row_meta(patient),
             "identifier": [
                 {
                     "use": "official",
@@ -185,6 +196,7 @@ def organization_resource(organisation: Organisation) -> dict:
         {
             "resourceType": "Organization",
             "id": str(organisation.pk),
+            "meta": row_meta(organisation),
             "identifier": [
                 {"use": "official", "system": HSA_ID_SYSTEM, "value": organisation.hsa_id}
                 if organisation.hsa_id
@@ -210,6 +222,7 @@ def practitioner_resource(user: User) -> dict:
         {
             "resourceType": "Practitioner",
             "id": str(user.pk),
+            "meta": row_meta(user),
             "active": user.is_active,
             "name": [
                 {
@@ -227,6 +240,7 @@ def practitioner_role_resource(membership: Membership) -> dict:
         {
             "resourceType": "PractitionerRole",
             "id": str(membership.pk),
+            "meta": row_meta(membership),
             "active": membership.active,
             "practitioner": staff_ref(membership.user),
             "organization": org_ref(membership.organisation),
@@ -418,19 +432,46 @@ def careplan_resource(contract: dict, patient_name: str, closed_at) -> dict:
     )
 
 
-def capability_statement(base_url: str) -> dict:
-    def resource(kind, params=(), includes=(), search=True):
-        interactions = [{"code": "read"}] + ([{"code": "search-type"}] if search else [])
-        return compact(
-            {
-                "type": kind,
-                "interaction": interactions,
-                "searchParam": [{"name": name, "type": kind_} for name, kind_ in params],
-                "searchInclude": list(includes),
-            }
-        )
+# Versions, history and writes (version_views.py, writes.py): the interactions each type
+# offers besides read and search-type. CarePlan and Task have an event trail, so their
+# past versions can be read (readHistory) and their type has a history; the others
+# list only their current version (versions.py says why).
+VERSION_INTERACTIONS = {
+    "CarePlan": ("vread", "history-instance", "history-type"),
+    "Task": ("vread", "history-instance", "history-type", "update", "create"),
+}
+CURRENT_ONLY_INTERACTIONS = ("vread", "history-instance")
 
-    by_patient = [("patient", "reference")]
+
+def version_capability(kind: str) -> dict:
+    """The CapabilityStatement's part for versions of one type: its extra interactions,
+    versioning, readHistory and conditional reads (If-None-Match, If-Modified-Since)."""
+    codes = VERSION_INTERACTIONS.get(kind, CURRENT_ONLY_INTERACTIONS)
+    writes = "update" in codes
+    return {
+        "interaction": [{"code": code} for code in codes],
+        "versioning": "versioned-update" if writes else "versioned",
+        "readHistory": kind in VERSION_INTERACTIONS,
+        "updateCreate": False if writes else None,
+        "conditionalRead": "full-support",
+        "conditionalCreate": False if writes else None,
+        "conditionalUpdate": False if writes else None,
+    }
+
+
+def capability_statement(base_url: str, resource_types, searches: dict, others=()) -> dict:
+    """`searches`: each searchable type's part of its entry (searchParam, searchInclude,
+    documentation), generated from the table the searches parse with (queries.SEARCHES).
+    `others`: whole entries of resources served outside this package (Subscription, by
+    push.fhir)."""
+
+    def resource(kind):
+        search = searches.get(kind)
+        versions = version_capability(kind)
+        interactions = [{"code": "read"}] + ([{"code": "search-type"}] if search else [])
+        interactions += versions.pop("interaction")
+        return compact({"type": kind, **versions, "interaction": interactions, **(search or {})})
+
     return compact(
         {
             "resourceType": "CapabilityStatement",
@@ -457,31 +498,10 @@ def capability_statement(base_url: str) -> dict:
                                 ]
                             }
                         ],
-                        "description": "OAuth2 client credentials at /oauth/token/, scope read.",
+                        "description": "OAuth2 client credentials at /oauth/token/: scope "
+                        "read to read, scope write for the Task writes.",
                     },
-                    "resource": [
-                        resource(
-                            "CarePlan",
-                            [
-                                ("patient", "reference"),
-                                ("subject", "reference"),
-                                ("status", "token"),
-                                ("_id", "token"),
-                                ("_lastUpdated", "date"),
-                            ],
-                            CAREPLAN_INCLUDES,
-                        ),
-                        resource("Goal", by_patient),
-                        resource("Task", by_patient),
-                        resource("CareTeam", by_patient),
-                        resource(
-                            "Patient",
-                            [("identifier", "token"), ("_id", "token"), ("_lastUpdated", "date")],
-                        ),
-                        resource("Organization", [("identifier", "token"), ("_id", "token")]),
-                        resource("Practitioner", search=False),
-                        resource("PractitionerRole", search=False),
-                    ],
+                    "resource": [resource(kind) for kind in resource_types] + list(others),
                 }
             ],
         }

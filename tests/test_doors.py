@@ -7,7 +7,8 @@ the same plan, and must write the same events (kind, before and after; ids of th
 patient's own rows aside), with the actor kind of the door, the same outbox rows
 (kind, channel, recipient, shape of the dedupe key) and the same wake-ups.
 
-The FHIR facade only reads, so it is no door here.
+The FHIR facade is a door for the commitments: `POST Task` adds one, `PUT Task/[id]`
+ticks it off or cancels it (fhir_r4/writes.py).
 """
 
 import re
@@ -238,6 +239,51 @@ def rest(method, path, body):
     return door
 
 
+def fhir_status(status):
+    """`PUT Task/[id]` by the vårdcentral's journal system: the Task as it read it, with
+    only the status changed, naming the Task's version it read."""
+
+    def door(client, team):
+        def write(world):
+            url = f"/fhir/R4/Task/commitment-{world.commitment('organisation').pk}"
+            task = team["api"].get(url).json()
+            response = team["api"].put(
+                url,
+                {**task, "status": status},
+                headers={"If-Match": f'"{task["meta"]["versionId"]}"'},
+                content_type="application/fhir+json",
+            )
+            assert response.status_code == 200, response.json()
+
+        return write
+
+    return door
+
+
+def fhir_new_task(client, team):
+    """`POST Task` by the vårdcentral's journal system, naming the plan's version it read."""
+
+    def write(world):
+        body = {
+            "resourceType": "Task",
+            "status": "ready",
+            "intent": "plan",
+            "basedOn": [{"reference": f"CarePlan/{world.contract.pk}"}],
+            "description": "Ringa efter provsvar",
+            "owner": {"reference": f"Organization/{team['vardcentral'].pk}"},
+            "restriction": {"period": {"end": team["in_a_week"].isoformat()}},
+        }
+        response = team["api"].post(
+            "/fhir/R4/Task",
+            body,
+            headers={"If-Match": f'"{world.version}"'},
+            content_type="application/fhir+json",
+        )
+        assert response.status_code == 201, response.json()
+
+    return write
+
+
 def service(call):
     """The use case called directly, as the demo and the jobs do."""
 
@@ -439,6 +485,7 @@ USE_CASES = {
                 ),
                 INTEGRATION,
             ),
+            "FHIR": (fhir_new_task, INTEGRATION),
         },
     ),
     "complete commitment": UseCase(
@@ -468,6 +515,7 @@ USE_CASES = {
                 ),
                 INTEGRATION,
             ),
+            "FHIR": (fhir_status("completed"), INTEGRATION),
         },
     ),
     "complete own commitment": UseCase(
@@ -563,6 +611,7 @@ USE_CASES = {
                 ),
                 INTEGRATION,
             ),
+            "FHIR": (fhir_status("cancelled"), INTEGRATION),
         },
     ),
     "agree next step": UseCase(

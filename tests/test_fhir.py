@@ -184,7 +184,7 @@ def test_careplan_read_takes_three_queries(vc_api, plan, django_assert_max_num_q
     with django_assert_max_num_queries(3):
         response = vc_api.get(f"/fhir/R4/CarePlan/{plan.pk}")
     assert response.status_code == 200
-    assert response["ETag"] == f'W/"{plan.version}"'
+    assert response["ETag"] == f'"{plan.version}"'
     assert AccessLogEntry.objects.filter(patient=plan.patient, action="api_read").count() == 1
 
 
