@@ -30,6 +30,14 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    # Push to integrations (push/): events committed since the last run become
+    # deliveries, and due deliveries are sent. Short, so a change reaches a subscriber
+    # within seconds; an overlapping run only skips the rows another one holds.
+    "push-events": {
+        "task": "push.tasks.push_events",
+        "schedule": 10.0,
+        "options": {"expires": 9},
+    },
     # Tamper evidence: the rows written since the last run join the hash chain.
     "seal-history": {
         "task": "naravard.tasks.seal_history",

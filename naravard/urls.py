@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("patients.access_urls")),
     path("", include("contracts.urls")),
     path("", include("coordination.urls")),
+    path("", include("push.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
     path("fhir/R4/", include("fhir_r4.urls")),

@@ -46,6 +46,7 @@ from django.utils import timezone
 
 from contracts import days
 from contracts.models import Notification, NotificationAttempt
+from naravard import leases
 
 from . import messages, wake
 from .sms import SmsMessage, get_sms_backend
@@ -104,23 +105,19 @@ def _claimable(now: datetime) -> Q:
 
 def claim(now: datetime, batch_size: int) -> tuple[uuid.UUID, list[Notification]]:
     """Take up to `batch_size` due rows for this sender; see the module docstring."""
-    token = uuid.uuid4()
     with transaction.atomic():
-        rows = list(
-            Notification.objects.filter(_claimable(now))
-            .order_by("due_at", "id")
-            .select_for_update(skip_locked=True)
-            .values_list("id", "status", "attempts")[:batch_size]
+        token, rows = leases.claim(
+            Notification.objects.all(),
+            _claimable(now),
+            order_by=("due_at", "id"),
+            batch_size=batch_size,
+            lease_seconds=settings.OUTBOX_LEASE_SECONDS,
+            now=now,
+            sending=Status.SENDING,
         )
         if not rows:
             return token, []
         ids = [row[0] for row in rows]
-        Notification.objects.filter(id__in=ids).update(
-            status=Status.SENDING,
-            attempts=F("attempts") + 1,
-            lease_until=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
-            lease_token=token,
-        )
         # A row taken over from a sender that vanished gets its lost attempt logged.
         NotificationAttempt.objects.bulk_create(
             NotificationAttempt(
@@ -183,7 +180,7 @@ def _hand_over(notification: Notification, message: messages.Message) -> None:
 
 
 def _mine(notification: Notification, token: uuid.UUID):
-    return Notification.objects.filter(pk=notification.pk, status=Status.SENDING, lease_token=token)
+    return leases.held(Notification, notification.pk, token, Status.SENDING)
 
 
 @transaction.atomic
