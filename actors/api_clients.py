@@ -34,8 +34,12 @@ def create_api_client(*, name: str, organisation: Organisation) -> tuple[ApiClie
 
 @transaction.atomic
 def deactivate_api_client(client: ApiClient) -> ApiClient:
-    """Stop an integration. Its tokens stop working at once: authentication checks `active`."""
+    """Stop an integration. Its tokens stop working at once: every use of a bearer token
+    checks `active` (naravard.oauth), and the token endpoint gives an inactive client no
+    new one (naravard.oauth.ApiClientValidator). Its tokens are deleted as well, so that
+    reactivating it does not bring them back."""
+    ApiClient.objects.filter(pk=client.pk).update(active=False)
     client.active = False
-    client.save(update_fields=["active"])
     client.application.accesstoken_set.all().delete()
+    client.application.refreshtoken_set.all().delete()
     return client

@@ -2,7 +2,13 @@
 
 A bearer token from client credentials resolved to the integration (ApiClient) and its
 organisation, scopes, per-client rate limits, the OpenAPI description of the scheme, and
-the token and introspection endpoints.
+the token, revocation and introspection endpoints (docs/oauth.md).
+
+A deactivated integration (ApiClient.active false) is refused at every door: the token
+and revocation endpoints do not know its application (ApiClientValidator, so
+`invalid_client`, 401), and every bearer token is checked against `active` on each use
+(ClientCredentialsAuthentication for REST and FHIR, the introspection endpoint), so its
+tokens stop working the moment the row changes, whoever changed it.
 """
 
 import calendar
@@ -23,6 +29,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider import views as oauth_views
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.models import get_access_token_model, get_application_model
+from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 from rest_framework import exceptions
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -188,8 +195,9 @@ class HasClientScope(BasePermission):
     def has_permission(self, request, view):
         if not isinstance(request.user, Integrator):
             return False
-        scope = "read" if request.method in SAFE_METHODS else "write"
-        return request.auth.allow_scopes([scope])
+        # `reads_only`: a POST that only reads (FHIR's POST [type]/_search).
+        reads = request.method in SAFE_METHODS or getattr(view, "reads_only", False)
+        return request.auth.allow_scopes(["read" if reads else "write"])
 
 
 class ClientRateThrottle(SimpleRateThrottle):
@@ -213,7 +221,8 @@ class ClientRateThrottle(SimpleRateThrottle):
         return f"throttle_{self.scope}_{request.user.client.pk}"
 
     def allow_request(self, request, view):
-        self.scope = "api_read" if request.method in SAFE_METHODS else "api_write"
+        reads = request.method in SAFE_METHODS or getattr(view, "reads_only", False)
+        self.scope = "api_read" if reads else "api_write"
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
         key = self.get_cache_key(request, view)
@@ -281,6 +290,27 @@ class ClientScopes(SettingsScopes):
         if client is not None and client.active and client.may_introspect:
             scopes.append(INTROSPECTION)
         return scopes
+
+
+# --- which clients may authenticate -----------------------------------------------------------
+
+
+class ApiClientValidator(OAuth2Validator):
+    """django-oauth-toolkit's validator (OAUTH2_PROVIDER's OAUTH2_VALIDATOR_CLASS), for
+    the applications of active integrations only.
+
+    Every endpoint that authenticates a client (token, revocation) loads its application
+    here first: an application of a deactivated integration, or of none, is treated as
+    unknown, so its id and secret get `invalid_client` (401) and no token."""
+
+    def _load_application(self, client_id, request):
+        application = super()._load_application(client_id, request)
+        if application is None:
+            return None
+        if not ApiClient.objects.filter(application_id=application.pk, active=True).exists():
+            request.client = None
+            return None
+        return application
 
 
 # --- the OAuth2 endpoints integrators use ----------------------------------------------------
@@ -353,11 +383,14 @@ def _introspecting_client(request) -> ApiClient | None:
     return client
 
 
-# Only the token endpoint (client credentials) and introspection: there is no
-# authorisation-code flow, so no consent pages.
+# Only the token endpoint (client credentials), revocation (RFC 7009: a client revokes
+# its own tokens; another client's token is answered 200 and left alone, as the RFC says,
+# by the toolkit's revoke_token, which looks tokens up for the calling application only)
+# and introspection: there is no authorisation-code flow, so no consent pages.
 oauth_urls = (
     [
         path("token/", oauth_views.TokenView.as_view(), name="token"),
+        path("revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
         path("introspect/", IntrospectTokenView.as_view(), name="introspect"),
     ],
     "oauth2_provider",
