@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "contracts",
     "coordination",
     "reminders",
+    "push",
     "bench",
     # The project's own commands (migrate with its waits) and checks.
     "naravard",
@@ -317,6 +318,22 @@ OUTBOX_RETRY_BASE_SECONDS = float(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", "6
 OUTBOX_LEASE_SECONDS = float(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
 OUTBOX_BATCH_SIZE = int(os.environ.get("OUTBOX_BATCH_SIZE", "20"))
 
+# Push to integrations (push/, docs/push.md): failed attempts in a row before a
+# subscription is turned off (its organisation's administrator turns it back on), the
+# first retry delay (doubled each time, at most PUSH_RETRY_MAX_SECONDS), the claim's
+# lease (longer than a batch of attempts at their longest waits), deliveries per claim,
+# events read per subscription per fan-out, and the waits of one HTTP attempt.
+# Plain http to a loopback receiver only where PUSH_ALLOW_LOOPBACK (DEBUG, tests).
+PUSH_MAX_FAILURES = int(os.environ.get("PUSH_MAX_FAILURES", "12"))
+PUSH_RETRY_BASE_SECONDS = float(os.environ.get("PUSH_RETRY_BASE_SECONDS", "60"))
+PUSH_RETRY_MAX_SECONDS = float(os.environ.get("PUSH_RETRY_MAX_SECONDS", "21600"))
+PUSH_LEASE_SECONDS = float(os.environ.get("PUSH_LEASE_SECONDS", "300"))
+PUSH_BATCH_SIZE = int(os.environ.get("PUSH_BATCH_SIZE", "10"))
+PUSH_FANOUT_BATCH = int(os.environ.get("PUSH_FANOUT_BATCH", "1000"))
+PUSH_CONNECT_TIMEOUT = float(os.environ.get("PUSH_CONNECT_TIMEOUT", "5"))
+PUSH_READ_TIMEOUT = float(os.environ.get("PUSH_READ_TIMEOUT", "10"))
+PUSH_ALLOW_LOOPBACK = env_bool("PUSH_ALLOW_LOOPBACK", DEBUG)
+
 # The reminder sweeps (reminders.sweeps): at most this many late commitments become
 # follow-up tasks in one run, oldest first, so a backlog (a bulk import of late plans)
 # is worked off in bounded runs that follow each other instead of in one long one.
@@ -409,6 +426,8 @@ OAUTH2_PROVIDER = {
     "DEFAULT_SCOPES": ["read"],
     # `introspection` only for a client an operator allowed it (naravard.oauth).
     "SCOPES_BACKEND_CLASS": "naravard.oauth.ClientScopes",
+    # Only an active integration's application authenticates (token, revocation).
+    "OAUTH2_VALIDATOR_CLASS": "naravard.oauth.ApiClientValidator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("API_TOKEN_SECONDS", "3600")),
     # OAuth 2.0 Security BCP (RFC 9700): tokens hashed at rest, never in the URL, no
     # implicit or password grants, https redirects only; a regression fails check --deploy.
@@ -432,11 +451,17 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "PREPROCESSING_HOOKS": ["naravard.integrator.only_api_paths"],
+    # Every status code each operation can answer, from one table (api.openapi.ERRORS).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.openapi.problem_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "ContractStatusEnum": "contracts.models.Contract.Status",
         "NextStepStatusEnum": "contracts.models.NextStep.Status",
         "CommitmentStatusEnum": "contracts.models.Commitment.Status",
         "ConsentStatusEnum": "patients.models.Consent.Status",
+        "WebhookStatusEnum": "push.models.Subscription.Status",
     },
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

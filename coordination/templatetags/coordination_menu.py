@@ -1,4 +1,5 @@
-"""The coordinators' entry in the main menu, with the number of items waiting."""
+"""The staff's entries in the main menu: the coordinators' queues with the number of
+items waiting, and the organisation administrators' pages."""
 
 from django import template
 from django.utils import timezone
@@ -22,9 +23,7 @@ def coordination_counts(context):
     if request is None or user is None or not user.is_authenticated:
         return None
     if not hasattr(request, "coordination_menu"):
-        memberships = getattr(request, "coordination_memberships", None)
-        if memberships is None:
-            memberships = queues.memberships_of(user)
+        memberships = _memberships(request)
         request.coordination_menu = None
         if any(m.role == Role.COORDINATOR for m in memberships):
             scope = queues.Scope(user=user, memberships=memberships, now=timezone.now())
@@ -33,3 +32,23 @@ def coordination_counts(context):
     if counts is None:
         return None
     return {"queues": counts, "total": sum(counts.values())}
+
+
+def _memberships(request):
+    """The user's active memberships, fetched once per request for the whole menu."""
+    memberships = getattr(request, "coordination_memberships", None)
+    if memberships is None:
+        memberships = queues.memberships_of(request.user)
+        request.coordination_memberships = memberships
+    return memberships
+
+
+@register.simple_tag(takes_context=True)
+def administers(context) -> bool:
+    """Whether the user is an organisation administrator (the emergency reads to review,
+    the push subscriptions); no query beyond the menu's memberships."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if request is None or user is None or not user.is_authenticated:
+        return False
+    return any(m.role == Role.ORG_ADMIN for m in _memberships(request))
