@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -70,3 +71,34 @@ def test_a_prepared_statement_reads_a_doubled_percent_as_one_as_other_statements
     statement = PreparedStatement("SELECT %(a)s::text || '%%'")
     assert statement.sql == "SELECT $1::text || '%'"
     assert statement.fetchone({"a": "5"}) == ("5%",)
+
+
+def test_the_contract_read_checks_access_for_its_one_patient_not_the_whole_list():
+    """The access check of the one-contract read is a lookup of that contract's patient.
+    `patient_id IN (all the organisation's patients)` in the SELECT list made PostgreSQL
+    build the whole list for every read: 7 ms at 10,000 patients instead of 0.05 ms."""
+    from actors.models import Organisation, OrganisationKind
+    from api.reads import contract_read
+
+    region = Organisation.objects.create(
+        name="Region Test", kind=OrganisationKind.REGION, county_code="03"
+    )
+    statement = contract_read()
+    values = {
+        "organisation": region.pk,
+        "client": "plan-check",
+        "now": timezone.now(),
+        "action": "api_read",
+        "denied": "denied",
+        "tz": "Europe/Stockholm",
+        "contract": 1,
+    }
+    connection.ensure_connection()
+    with psycopg.RawCursor(connection.connection) as cursor:
+        cursor.execute(
+            "EXPLAIN (FORMAT JSON) " + statement.sql, [values[name] for name in statement.names]
+        )
+        plan = str(cursor.fetchone()[0])
+    # The care team is looked up by the contract's patient, by index.
+    assert "'Index Cond': '(patient_id = c.patient_id)'" in plan
+    assert "hashed SubPlan" not in plan
