@@ -27,6 +27,7 @@ Requests for an e-mailed code are not logins: they are counted per address and p
 e-mail in a fixed window (`count_request`), because each one may send a mail.
 """
 
+import ipaddress
 import math
 
 from django.conf import settings
@@ -63,6 +64,23 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+def address_of(request) -> str:
+    """The address tries are counted under: an IPv4 address, or an IPv6 address's /64.
+    One IPv6 connection is given a whole /64 (2^64 addresses), so counting each address
+    alone would let a guesser rotate past the per-address limit. An IPv4 address written
+    as IPv6 (::ffff:a.b.c.d, a dual-stack socket) is that IPv4 address."""
+    raw = client_ip(request)
+    try:
+        address = ipaddress.ip_address(raw.split("%", 1)[0])
+    except ValueError:
+        return raw
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def _email_digest(email: str) -> str:
     # Hashed, so that no e-mail addresses are stored in clear text here.
     return salted_hmac("naravard.login-limit", (email or "").strip().lower()).hexdigest()
@@ -73,7 +91,7 @@ def account_key(email: str) -> str:
 
 
 def ip_key(request) -> str:
-    return f"login:ip:{client_ip(request)}"
+    return f"login:ip:{address_of(request)}"
 
 
 # An account: `free` failures cost nothing, then each failure n makes the next try wait
@@ -215,7 +233,7 @@ def count_request(request, kind: str, email: str) -> None:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             for key, limit in (
-                (f"{kind}:ip:{client_ip(request)}", limits["per_ip"]),
+                (f"{kind}:ip:{address_of(request)}", limits["per_ip"]),
                 (f"{kind}:email:{_email_digest(email)}", limits["per_email"]),
             ):
                 cursor.execute(_COUNT_REQUEST, {**params, "key": key})

@@ -46,9 +46,11 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import generate_code_challenge
 
 from patients import identity
-from patients.models import Patient, Relative
+from patients.access import relatives_with_access
+from patients.models import Patient
 
 from . import assurance
+from .auth import is_staff_member
 from .models import Membership
 from .views import LOGIN_TEMPLATE, _login_context, _safe_next
 
@@ -73,6 +75,12 @@ class UnknownIdentity(Exception):
     def __init__(self, kind: str):
         super().__init__(kind)
         self.kind = kind
+
+
+class StaffLoginNeeded(UnknownIdentity):
+    """A citizen's e-legitimation (BankID) of a person whose login is a staff login: it
+    would open their staff rights, which come only from the staff provider (SITHS) or,
+    without one, a password and an authenticator app (actors.auth.login_methods_for)."""
 
 
 # --- the providers ----------------------------------------------------------------
@@ -201,9 +209,10 @@ class OIDCBackend(OIDCAuthenticationBackend):
                 number = identity.normalise(str(claims["personnummer"]))
             except Exception:  # noqa: BLE001 (a malformed claim is simply nobody)
                 return users.none()
-            # The patient's own login, or a relative's (patients.Relative) by their number.
+            # The patient's own login, or a relative's (patients.Relative) by their number;
+            # a relative the patient gave no access (any more) has nothing to log in to.
             as_patient = Patient.objects.filter(identity_number=number, user=OuterRef("pk"))
-            as_relative = Relative.objects.filter(user=OuterRef("pk"))
+            as_relative = relatives_with_access().filter(user=OuterRef("pk"))
             is_citizen = Exists(as_relative) | Q(patient__isnull=False)
             return users.filter(
                 Exists(as_patient) | (Q(personal_identity_number=number) & is_citizen)
@@ -215,6 +224,8 @@ class OIDCBackend(OIDCAuthenticationBackend):
         user = super().get_or_create_user(access_token, id_token, payload)
         if user is None:
             raise UnknownIdentity(self.kind)
+        if self.kind == CITIZEN and is_staff_member(user):
+            raise StaffLoginNeeded(self.kind)
         user.oidc_assurance_level = assurance.ACR_LEVELS.get(payload.get("acr"), assurance.LOA1)
         return user
 
@@ -293,6 +304,13 @@ def callback(request, kind):
         user = authenticate(
             request, oidc_kind=kind, nonce=entry["nonce"], code_verifier=entry["verifier"]
         )
+    except StaffLoginNeeded:
+        log.info("OIDC %s login refused: a staff login", kind)
+        message = _(
+            "You have a staff login in Naravard. Log in as staff, with your "
+            "e-tjänstekort or your password and authenticator app."
+        )
+        return _refused(request, message, next_url)
     except UnknownIdentity:
         log.info("OIDC %s login refused: no login for the identity", kind)
         return _refused(request, _unknown_message(kind), next_url)

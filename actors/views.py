@@ -179,10 +179,19 @@ def _authenticator_code_is_right(request, pending, device, form) -> bool:
     just passed it). A wrong code puts an error on the form; after too many the pending
     login is dropped and the person starts again from the password."""
     limits.count_failure(request, pending["email"], gate_account=False)
-    if device.verify_token(form.cleaned_data["code"]):
+    if _verify_once(device, form.cleaned_data["code"]):
         return True
     _wrong_try(request, pending, form, "code")
     return False
+
+
+def _verify_once(device, code) -> bool:
+    """Check an authenticator code with the device's row locked: django-otp refuses a code
+    of a time step already used (`last_t`), but two requests sent at once would both
+    read the old `last_t`; with the lock the second reads the first's."""
+    with transaction.atomic():
+        locked = TOTPDevice.objects.select_for_update().filter(pk=device.pk).first()
+        return locked is not None and locked.verify_token(code)
 
 
 def _wrong_try(request, pending, form, field):
@@ -306,7 +315,7 @@ def _enrolment_proved(request, user, pending, device, form) -> bool:
             return False
         pending["email_proved"] = True
         request.session[PENDING_SECOND_FACTOR] = pending
-        if device.verify_token(form.cleaned_data["code"]):
+        if _verify_once(device, form.cleaned_data["code"]):
             return True
         _wrong_try(request, pending, form, "code")
         return False

@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django_htmx.http import HttpResponseClientRedirect
 
+from actors.assurance import method_of
+
 
 class NoStoreForLoggedInMiddleware:
     """`Cache-Control: no-store` on every response to a logged-in user.
@@ -99,12 +101,21 @@ class SessionLimitsMiddleware:
             return "idle"
         if now - seen >= SEEN_RESOLUTION:
             session[SEEN_AT] = now
+            # Who is staff can change during a session (a membership added or ended):
+            # the limit follows, at the same pace as the last-seen time.
+            session[IDLE_LIMIT] = idle_limit_for(user)
+            if session[IDLE_LIMIT] and method_of(request) == "oidc:citizen":
+                # A citizen's e-legitimation gives no staff rights (actors.oidc): a
+                # person made staff since logging in with it logs in again as staff.
+                return "role"
         return ""
 
     def _logged_out(self, request, why: str):
         limit = request.session.get(IDLE_LIMIT) or 0
         logout(request)
-        if why == "idle":
+        if why == "role":
+            text = _("You were logged out because your role in Naravard changed. Log in again.")
+        elif why == "idle":
             minutes = max(1, round(limit / 60))
             text = ngettext(
                 "You were logged out after %(minutes)d minute without activity.",

@@ -40,6 +40,7 @@ naming consent and the care team together.
 import functools
 import re
 import time
+import unicodedata
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from datetime import datetime, timedelta
 from datetime import time as clock
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.utils import timezone
@@ -70,8 +73,8 @@ EMERGENCY_SESSION_KEY = "emergency_access"
 # Roles that may read a plan in an emergency (see the module docstring).
 EMERGENCY_ROLES = (Role.CLINICIAN, Role.COORDINATOR)
 EMERGENCY_LEVEL = LOA3
-# A reason is at least a sentence: this many characters and words of letters, so that
-# "." or "x" or "akut akut" is not one.
+# A reason is at least a sentence: this many characters and different words of letters,
+# so that "." or "x" or "akut akut akut akut" is not one.
 EMERGENCY_REASON_MIN_CHARS = 20
 EMERGENCY_REASON_MIN_WORDS = 3
 _WORD = re.compile(r"[^\W\d_]{2,}")
@@ -298,7 +301,11 @@ def log_integration_reads(organisation, client_name: str, patient_ids) -> list[A
 
 
 def clean_emergency_reason(reason) -> str:
-    return (reason or "").strip()[:EMERGENCY_REASON_MAX]
+    """The reason as it is kept: invisible characters (zero-width spaces and other
+    format characters) dropped and each run of whitespace made one space, so that
+    padding cannot make a word or two look like a sentence."""
+    text = "".join(ch for ch in (reason or "") if unicodedata.category(ch) != "Cf")
+    return " ".join(text.split())[:EMERGENCY_REASON_MAX]
 
 
 @dataclass(frozen=True)
@@ -317,7 +324,8 @@ class EmergencyReason:
         text = clean_emergency_reason(self.text)
         if (
             len(text) < EMERGENCY_REASON_MIN_CHARS
-            or len(_WORD.findall(text)) < EMERGENCY_REASON_MIN_WORDS
+            # Different words: "akut akut akut akut" says no more than "akut".
+            or len({word.casefold() for word in _WORD.findall(text)}) < EMERGENCY_REASON_MIN_WORDS
         ):
             found.append(
                 _(
@@ -610,14 +618,16 @@ def get_patient_for(
         return next((m for m in memberships if m.pk == patient.membership_id), None)
 
     try:
-        viewer = _viewer(
-            user,
-            patient,
-            emergency_reason,
-            relative=lambda: patient.may_be_relative and _relative_with_access(user, patient),
-            staff_membership=staff_membership,
-            any_membership=lambda: emergency_membership(user, memberships),
-        )
+        with _one_emergency_read_at_a_time(user, emergency_reason):
+            viewer = _viewer(
+                user,
+                patient,
+                emergency_reason,
+                relative=lambda: patient.may_be_relative and _relative_with_access(user, patient),
+                staff_membership=staff_membership,
+                any_membership=lambda: emergency_membership(user, memberships),
+            )
+            log_access(viewer, user, patient, action)
     except NoAccess:
         if memberships is not None:
             first = memberships[0] if memberships else None
@@ -625,8 +635,20 @@ def get_patient_for(
             first = _first_active_membership(user)
         log_denied(user, patient.pk, first)
         raise
-    log_access(viewer, user, patient, action)
     return patient, viewer
+
+
+@contextmanager
+def _one_emergency_read_at_a_time(user, emergency_reason):
+    """With an emergency reason, the daily limit is checked and the read logged while the
+    reader's row is locked: two reads sent at once (other tabs, a script) are counted
+    one after the other, so together they cannot pass the limit. Without one, nothing."""
+    if not emergency_reason:
+        yield
+        return
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        yield
 
 
 def patients_readable_by(user):
@@ -685,13 +707,30 @@ def emergency_reads_reviewable_by(user):
         return AccessLogEntry.objects.none()
     admin_orgs = Membership.objects.active().filter(user=user, role=Role.ORG_ADMIN)
     org_ids = admin_orgs.values("organisation")
-    own_contact = FixedCareContact.objects.filter(
+    contacts = FixedCareContact.objects.filter(
         contract__patient=OuterRef("patient"), ended_on__isnull=True
-    ).filter(Q(organisation__in=org_ids) | Q(organisation__principal__in=org_ids))
+    )
+    ours = Q(organisation__in=org_ids) | Q(organisation__principal__in=org_ids)
+    own_contact = contacts.filter(ours)
+    # Nobody else would review the read (no administrator of the reader's organisation
+    # or its principal but the reader, and no fixed care contact, whose organisation
+    # also gets the overdue task): the organisations whose care relationship with the
+    # patient stands review it, so that a unit without an administrator leaves no
+    # emergency read unreviewed.
+    reader_admins = (
+        Membership.objects.active()
+        .filter(role=Role.ORG_ADMIN)
+        .filter(
+            Q(organisation=OuterRef("organisation"))
+            | Q(organisation=OuterRef("organisation__principal"))
+        )
+        .exclude(user=OuterRef("user"))
+    )
+    own_care_team = care_relationships().filter(ours, patient=OuterRef("patient"))
     return AccessLogEntry.objects.filter(emergency=True).filter(
-        Q(organisation__in=org_ids)
-        | Q(organisation__principal__in=org_ids)
+        ours
         | Q(Exists(own_contact))
+        | (~Q(Exists(contacts)) & ~Q(Exists(reader_admins)) & Q(Exists(own_care_team)))
     )
 
 

@@ -298,7 +298,10 @@ def emergency(request, patient_id):
         reason = form.cleaned_data["emergency_reason"]
         patient = Patient.objects.filter(pk=patient_id).only("pk", "user_id").first()
         if patient is None:
-            raise NoAccess
+            # The same answer as for a patient who exists: whether one does shows only
+            # on the plan page, whose read of an existing patient is logged, counted
+            # against the daily limit, told to the patient and reviewed.
+            return redirect(staff_plan_url(patient_id))
         viewer = viewer_for(request.user, patient, emergency_reason=reason)
         if viewer.emergency:
             grant_emergency_access(request, patient.pk, reason)

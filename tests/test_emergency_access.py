@@ -139,9 +139,10 @@ def test_missing_and_existing_ids_get_the_same_answer_until_a_valid_reason(
     assert page(existing)[0] == 200
     bad = {**REASON, "reason": "."}
     assert page(existing, "post", bad) == page(missing, "post", bad)
-    # Only a valid reason tells them apart: a missing patient is a 404.
-    assert client.post(form_url(missing), REASON).status_code == 404
-    assert client.post(form_url(existing), REASON).status_code == 302
+    # A valid reason sends both to the plan page; only reading it tells them apart, and
+    # that read of an existing patient is logged (tests/test_security_review_15.py).
+    assert client.post(form_url(missing), REASON)["Location"] == f"/patients/{missing}/plan/"
+    assert client.post(form_url(existing), REASON)["Location"] == f"/patients/{existing}/plan/"
 
 
 def test_emergency_access_needs_a_login_with_e_legitimation(client, plan, cardiologist):
