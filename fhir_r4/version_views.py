@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from contracts.models import Commitment, Contract, Event, NextStep
 from naravard.paging import decode_cursor, encode_cursor
-from naravard.strict import applied_params, mark_lenient, prefers_lenient
+from naravard.strict import mark_lenient
 
 from .etags import log_patients, versioned_response
 from .queries import careplan_of, fhir_contracts, number, read_resource
@@ -103,7 +103,7 @@ class FhirVRead(FhirView):
     """`GET [type]/[id]/_history/[vid]`: one version, as it was."""
 
     def get(self, request, resource_type, resource_id, version_id):
-        applied_params(request.query_params, (), lenient=prefers_lenient(request))
+        self.strict_params()
         trail = versions_of(self, resource_type, resource_id)
         if version_id not in trail.ids:
             raise exceptions.NotFound(trail.missing)
@@ -116,10 +116,11 @@ class FhirVRead(FhirView):
 # --- history Bundles ----------------------------------------------------------------------
 
 
-def history_params(request):
-    """`_count` (1 to 100) and `_cursor`; anything else is refused as a search's is."""
-    lenient = prefers_lenient(request)
-    params = applied_params(request.query_params, HISTORY_PARAMS, lenient=lenient)
+def history_params(view):
+    """`_count` (1 to 100) and `_cursor` (and `_format`); anything else is refused as a
+    search's is."""
+    params = view.strict_params(*HISTORY_PARAMS)
+    lenient = view.lenient_applied
     raw = params.get("_count", str(DEFAULT_COUNT))
     if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_COUNT):
         raise exceptions.ValidationError(
@@ -185,7 +186,7 @@ class FhirInstanceHistory(FhirView):
     """`GET [type]/[id]/_history`: every version of one resource, newest first."""
 
     def get(self, request, resource_type, resource_id):
-        params, count, after, lenient = history_params(request)
+        params, count, after, lenient = history_params(self)
         trail = versions_of(self, resource_type, resource_id)
         ids = trail.ids
         if after is not None:
@@ -213,7 +214,7 @@ class FhirTypeHistory(FhirView):
                 "GET",
                 _("The history of this type is not kept: read each resource's own history."),
             )
-        params, count, after, lenient = history_params(request)
+        params, count, after, lenient = history_params(self)
         organisation = self.integrator.organisation
         kinds = PLAN_KINDS if resource_type == "CarePlan" else (*COMMITMENT_KINDS, *STEP_KINDS)
         events = Event.objects.filter(

@@ -15,14 +15,14 @@ from rest_framework.views import set_rollback
 from naravard.bodies import MAX_BODY_BYTES, JSONBodyParser, too_large
 from naravard.integrator import IntegratorView
 from naravard.problems import to_problem
-from naravard.strict import mark_lenient, prefers_lenient
+from naravard.strict import applied_params, mark_lenient, prefers_lenient
 from patients.access import log_integration_reads
 
 from . import writes
 from .etags import versioned_response
 from .queries import RESOURCE_TYPES, SEARCHES, Found, read_resource
 from .resources import capability_statement, compact
-from .search import SENSITIVE, parse_search
+from .search import JSON_FORMATS, SENSITIVE, parse_search
 from .versions import stamp
 from .writes import FhirJSONParser
 
@@ -80,6 +80,26 @@ class FhirView(IntegratorView):
     def base_url(self):
         return self.request.build_absolute_uri("/fhir/R4/")
 
+    def strict_params(self, *supported):
+        """The query parameters of a door that is not a search (read, vread, history,
+        metadata, Subscription): `supported` and `_format` (JSON only), anything else a
+        400 naming it as a search's, or ignored with `Prefer: handling=lenient`."""
+        request = self.request
+        lenient = prefers_lenient(request)
+        params = applied_params(request.query_params, (*supported, "_format"), lenient=lenient)
+        if any(value not in JSON_FORMATS for value in params.getlist("_format")):
+            raise exceptions.ValidationError(
+                {"_format": [_("Only JSON is served: use _format=json.")]}
+            )
+        self.lenient_applied = lenient
+        return params
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if getattr(self, "lenient_applied", False):
+            mark_lenient(response)
+        return response
+
     def log_reads(self, found: Found):
         integrator = self.integrator
         # A CarePlan read logs in the statement that loads it (api.reads): not twice.
@@ -96,6 +116,7 @@ class FhirRead(FhirView):
     parser_classes = [FhirJSONParser, JSONBodyParser]
 
     def get(self, request, resource_type, resource_id):
+        self.strict_params()
         integrator = self.integrator
         found = read_resource(
             integrator.organisation, integrator.client.name, resource_type, resource_id
@@ -106,6 +127,7 @@ class FhirRead(FhirView):
     def put(self, request, resource_type, resource_id):
         if resource_type != "Task":
             raise exceptions.MethodNotAllowed("PUT", _("Only a Task can be changed here."))
+        self.strict_params()
         return writes.update_task(self, resource_id)
 
 
@@ -156,6 +178,7 @@ class FhirSearchOrCreate(FhirSearch):
     def post(self, request, resource_type):
         if resource_type != "Task":
             raise exceptions.MethodNotAllowed("POST", _("Only a Task can be created here."))
+        self.strict_params()
         return writes.create_task(self)
 
 
@@ -257,6 +280,16 @@ class Metadata(FhirView):
     def get(self, request):
         from push.fhir import SUBSCRIPTION_CAPABILITY  # push.fhir builds on these views
 
+        params = self.strict_params("mode", "_summary")
+        # Clients ask `metadata?_summary=true` to check the FHIR version (Firely's does on
+        # start): the statement holds summary elements only, so it is its own summary.
+        # Of the modes only `full` is served: no normative or terminology subsets.
+        if any(v not in ("true", "false") for v in params.getlist("_summary")) or any(
+            v != "full" for v in params.getlist("mode")
+        ):
+            raise exceptions.ValidationError(
+                {"_summary": [_("Use _summary=true or false, and mode=full, or neither.")]}
+            )
         searches = {kind: spec.capability() for kind, spec in SEARCHES.items()}
         return Response(
             capability_statement(
@@ -266,5 +299,11 @@ class Metadata(FhirView):
 
 
 class FhirNotFound(Metadata):
+    """Any other path (an unknown resource type, say): 404 whatever the method, as the
+    REST API's unknown paths, not a 405 that suggests the path exists."""
+
     def get(self, request, *args, **kwargs):
+        raise exceptions.NotFound()
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
         raise exceptions.NotFound()

@@ -111,6 +111,40 @@ def task_body(request) -> dict:
     return body
 
 
+# The elements a Task read shows (resources.commitment_task): what a write may send. Any
+# other (priority, note, requester, an extension ...) would be dropped without a word, so
+# it is refused (422) naming it; a read's Task can be sent back as it was.
+STORED = {
+    "resourceType",
+    "id",
+    "meta",
+    "text",
+    "status",
+    "intent",
+    "code",
+    "description",
+    "basedOn",
+    "for",
+    "authoredOn",
+    "executionPeriod",
+    "restriction",
+    "owner",
+}
+
+
+def refuse_unstored(body: dict) -> None:
+    names = [f"Task.{name}" for name in sorted(set(body) - STORED)]
+    restriction = body.get("restriction")
+    if isinstance(restriction, dict):
+        names += [f"Task.restriction.{name}" for name in sorted(set(restriction) - {"period"})]
+        period = restriction.get("period")
+        if isinstance(period, dict):
+            names += [f"Task.restriction.period.{name}" for name in sorted(set(period) - {"end"})]
+    if names:
+        message = _("This element is not stored here: leave it out.")
+        raise Unprocessable({name: [message] for name in names})
+
+
 def _reference(value, field_name) -> str:
     if not isinstance(value, dict) or not isinstance(value.get("reference"), str):
         raise exceptions.ValidationError({field_name: [_("Give a reference.")]})
@@ -171,6 +205,7 @@ def update_task(view, resource_id: str) -> Response:
             raise exceptions.ValidationError(
                 {"Task.id": [_("Send the id of the Task you change.")]}
             )
+        refuse_unstored(body)
         changed = [
             name
             for name, value in _fixed_parts(body).items()
@@ -253,10 +288,13 @@ def _due_date(body) -> date | None:
     raw = ((body.get("restriction") or {}).get("period") or {}).get("end")
     if raw is None:
         return None
-    try:
-        return date.fromisoformat(raw[:10]) if re.match(r"^\d{4}-\d{2}-\d{2}", raw) else None
-    except ValueError:
-        pass
+    # A whole date: "2027" or "2027-03" (valid FHIR dateTimes) would otherwise be
+    # dropped and the commitment saved with no due date at all.
+    if isinstance(raw, str) and re.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
+        try:
+            return date.fromisoformat(raw[:10])
+        except ValueError:
+            pass
     raise exceptions.ValidationError(
         {"Task.restriction.period.end": [_("Give the due date as a date (2025-03-01).")]}
     )
@@ -278,6 +316,7 @@ def create_task(view) -> Response:
     request = view.request
     integrator = view.integrator
     body = task_body(request)
+    refuse_unstored(body)
     if body.get("status") != "ready" or body.get("intent") != "plan":
         raise Unprocessable(
             {"Task.status": [_("A new commitment has status ready and intent plan.")]}

@@ -2,9 +2,11 @@
 scopes, limits, a size-limited JSON parser and the contract ETag with If-Match."""
 
 import re
+from types import SimpleNamespace
 
 from django.utils.translation import gettext_lazy
 from rest_framework import exceptions
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
@@ -78,6 +80,15 @@ def expected_version(request, contract) -> int:
 # --- the base view -----------------------------------------------------------------------
 
 
+class AcceptOnly(DefaultContentNegotiation):
+    """The answer's format from the Accept header only. DRF's `?format=` override would
+    answer `?format=xml` on a plan that exists with 404 Not Found, before the strict check
+    of the query (naravard.strict) could name the parameter: here it is an unknown
+    parameter like any other (FHIR has its own `_format`)."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
+
 class IntegratorView(APIView):
     """Base for every integrator endpoint: OAuth2 client credentials, scopes, limits, JSON."""
 
@@ -86,6 +97,10 @@ class IntegratorView(APIView):
     throttle_classes = [ClientRateThrottle]
     parser_classes = [LimitedJSONParser]
     renderer_classes = [JSONRenderer]
+    # No OPTIONS description: DRF's would answer a FHIR client with a non-resource (and
+    # the views' docstrings); the operations are in OpenAPI and the CapabilityStatement.
+    metadata_class = None
+    content_negotiation_class = AcceptOnly
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

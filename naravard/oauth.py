@@ -383,14 +383,35 @@ def _introspecting_client(request) -> ApiClient | None:
     return client
 
 
+class JSONContentType:
+    """RFC 6749 5.2: an error from the token endpoint is application/json. oauthlib's
+    early refusals (query parameters in the URL, a missing grant type) come without
+    headers, so Django's text/html would be sent with the JSON."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        content_type = response.get("Content-Type", "")
+        if response.content.startswith(b"{") and not content_type.startswith("application/json"):
+            response["Content-Type"] = "application/json"
+        return response
+
+
+class TokenView(JSONContentType, oauth_views.TokenView):
+    pass
+
+
+class RevokeTokenView(JSONContentType, oauth_views.RevokeTokenView):
+    pass
+
+
 # Only the token endpoint (client credentials), revocation (RFC 7009: a client revokes
 # its own tokens; another client's token is answered 200 and left alone, as the RFC says,
 # by the toolkit's revoke_token, which looks tokens up for the calling application only)
 # and introspection: there is no authorisation-code flow, so no consent pages.
 oauth_urls = (
     [
-        path("token/", oauth_views.TokenView.as_view(), name="token"),
-        path("revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
+        path("token/", TokenView.as_view(), name="token"),
+        path("revoke_token/", RevokeTokenView.as_view(), name="revoke-token"),
         path("introspect/", IntrospectTokenView.as_view(), name="introspect"),
     ],
     "oauth2_provider",

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -116,6 +116,10 @@ def to_problem(exc) -> Problem | None:
         return Problem(409, titles[409], " ".join(str(m) for m in exc.messages), code="conflict")
     if isinstance(exc, RequestDataTooBig):
         exc = too_large()
+    elif isinstance(exc, SuspiciousOperation):
+        # Django's own refusals of the request itself (too many query or form fields, a
+        # malformed header): a 400 in the door's shape, not Django's HTML page.
+        exc = exceptions.ParseError(_("The request is malformed or has too many fields."))
     if isinstance(exc, UnknownParameters):
         return Problem(
             400,
@@ -155,7 +159,11 @@ def to_problem(exc) -> Problem | None:
     slug = {428: "precondition-required", 429: "rate-limited"}.get(code, "")
     if isinstance(exc, BodyTooLarge):
         slug = "body-too-large"
-    return Problem(code, title, str(detail), code=slug, headers=headers)
+    # An error that names its fields (fhir_r4.writes.Unprocessable) keeps them, so that an
+    # OperationOutcome's issues point at the elements (expression).
+    errors = getattr(exc, "errors", None)
+    errors = errors if isinstance(errors, dict) else {}
+    return Problem(code, title, str(detail), code=slug, errors=errors, headers=headers)
 
 
 def problem_details_handler(exc, context):

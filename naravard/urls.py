@@ -6,6 +6,7 @@ from actors.views import ClearingLogoutView, PasswordLoginView
 from . import views
 from .oauth import oauth_urls
 
+handler400 = "naravard.views.bad_request"
 handler500 = "naravard.views.server_error"
 
 urlpatterns = [

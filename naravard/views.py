@@ -67,6 +67,25 @@ def server_error(request):
     return HttpResponse(html, status=fault.status, headers=headers)
 
 
+def bad_request(request, exception):
+    """handler400: Django's refusal of a request before or outside a view (too many fields,
+    a bad Host, a suspicious header). The integrator doors answer it in their own shape,
+    as every other error (naravard.problems); pages keep Django's page."""
+    if not request.path.startswith(("/api/", "/fhir/")):
+        return defaults.bad_request(request, exception)
+    from rest_framework.exceptions import ParseError
+
+    from fhir_r4.views import outcome
+    from naravard.problems import to_problem
+
+    problem = to_problem(exception) or to_problem(ParseError())
+    if request.path.startswith("/fhir/"):
+        body, content_type = outcome(problem), "application/fhir+json"
+    else:
+        body, content_type = problem.as_json(request.path), "application/problem+json"
+    return JsonResponse(body, status=problem.status, content_type=content_type)
+
+
 def _again(request) -> str:
     """Where "Try again" leads: the page itself, or for a form the page it was sent from."""
     if request.method in ("GET", "HEAD"):

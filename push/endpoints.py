@@ -29,10 +29,39 @@ class DeliveryFailed(Exception):
     """The receiver did not take the delivery (no answer, or not a 2xx)."""
 
 
+# IPv6 ranges that carry an IPv4 address inside them, which a gateway on the way may
+# unwrap: NAT64 (RFC 6052, RFC 8215), 6to4 (RFC 3056), SIIT's IPv4-translated and the
+# deprecated IPv4-compatible form. Python's `is_global` calls them global whatever IPv4
+# address they carry, so `64:ff9b::a9fe:a9fe` would reach the cloud's metadata service
+# on a NAT64 network.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Local-use NAT64 (RFC 8215): a network's own translator, never a public receiver.
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT (RFC 2765)
+
+
+def _embedded_ipv4(address):
+    """The IPv4 address an IPv6 address carries, if any; None otherwise."""
+    if address.version != 6:
+        return None
+    if address.ipv4_mapped or address.sixtofour:
+        return address.ipv4_mapped or address.sixtofour
+    if any(address in net for net in (_NAT64, _IPV4_COMPATIBLE, _IPV4_TRANSLATED)):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _allowed(address) -> bool:
     if address.is_loopback:
         return settings.PUSH_ALLOW_LOOPBACK
-    ip = getattr(address, "ipv4_mapped", None) or address
+    if address.version == 6 and (address.is_site_local or address in _LOCAL_NAT64):
+        # Deprecated site-local (fec0::/10) is still routed inside some networks.
+        return False
+    inner = _embedded_ipv4(address)
+    if inner is not None and not _allowed(inner):
+        return False
+    ip = inner or address
     return ip.is_global and not ip.is_multicast
 
 
@@ -85,8 +114,9 @@ def post(url: str, headers: dict[str, str], body: bytes) -> int:
         pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
     default_port = port == (443 if parts.scheme == "https" else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    named = f"[{host}]" if ":" in host else host  # an IPv6 literal goes in brackets
     request_headers = {
-        "Host": host if default_port else f"{host}:{port}",
+        "Host": named if default_port else f"{named}:{port}",
         "Content-Type": headers.pop("Content-Type", "application/json"),
         "User-Agent": "Naravard-Push/1",
         **headers,

@@ -129,8 +129,7 @@ class SubscriptionType(FhirView):
     parser_classes = [FhirJSONParser, LimitedJSONParser]
 
     def get(self, request):
-        for name in sorted(request.query_params):
-            raise _invalid(name, _("Not supported here: %s") % name)
+        self.strict_params()
         subscriptions = Subscription.objects.filter(
             organisation=self.integrator.organisation, kind=Subscription.Kind.FHIR
         ).order_by("id")
@@ -154,6 +153,7 @@ class SubscriptionType(FhirView):
         )
 
     def post(self, request):
+        self.strict_params()
         fields = _parse(request.data)
         subscription = services.create_subscription(
             client=self.integrator.client,
@@ -172,8 +172,10 @@ class SubscriptionType(FhirView):
 
 class SubscriptionInstance(FhirView):
     def get(self, request, resource_id):
+        self.strict_params()
         return Response(resource(_own(self.integrator, resource_id)))
 
     def delete(self, request, resource_id):
+        self.strict_params()
         services.delete_subscription(_own(self.integrator, resource_id))
         return Response(status=204)
