@@ -1,9 +1,11 @@
 """Logging in with e-legitimation (actors.oidc) through a real OpenID Connect provider:
 the demo provider (demo_idp) runs as its own process with its own database and key."""
 
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+import time_machine
 from django.contrib.auth import SESSION_KEY
 from django.urls import reverse
 from idp_process import provider_settings, sign_at_idp
@@ -173,6 +175,19 @@ def test_replayed_nonce_is_refused(client, tolvan, oidc_providers, caplog):
 
     assert response.status_code == 403
     assert "Nonce verification failed" in caplog.text
+    assert logged_in_user_id(client) is None
+
+
+def test_an_expired_id_token_is_refused(client, tolvan, oidc_providers, caplog):
+    """The provider's ID tokens live 5 minutes (demo_idp); one checked later than that
+    logs nobody in, though the state (10 minutes) is still good. The check is the JWT
+    library's (`exp`), under mozilla-django-oidc's verify_token."""
+    callback = sign_at_idp(start(client, "citizen"), TOLVAN)
+    later = datetime.now(UTC) + timedelta(seconds=300 + 90)
+    with time_machine.travel(later, tick=True):
+        response = come_back(client, callback)
+    assert response.status_code == 403
+    assert "Signature has expired" in caplog.text
     assert logged_in_user_id(client) is None
 
 
