@@ -14,53 +14,48 @@ class EmailForm(forms.Form):
     )
 
 
-class CodeForm(forms.Form):
-    code = forms.CharField(
-        label=_("Code from the e-mail"),
-        help_text=_("The code has six digits."),
+def code_field(label, help_text) -> forms.CharField:
+    """A field for a one-time code of CODE_DIGITS digits, as phones fill one in."""
+    return forms.CharField(
+        label=label,
+        help_text=help_text,
         max_length=20,
         widget=forms.TextInput(
-            attrs={
-                "autocomplete": "one-time-code",
-                "inputmode": "numeric",
-                "autofocus": True,
-            }
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
         ),
     )
 
+
+def code_digits(value: str, missing_message) -> str:
+    """The digits of a typed code: people paste codes with spaces ("123 456"), and only
+    the digits count. `missing_message` (with %(digits)d) when there are not six."""
+    digits = "".join(ch for ch in value if ch.isdigit())
+    if len(digits) != CODE_DIGITS:
+        raise forms.ValidationError(missing_message % {"digits": CODE_DIGITS})
+    return digits
+
+
+class CodeForm(forms.Form):
+    code = code_field(_("Code from the e-mail"), _("The code has six digits."))
+
     def clean_code(self):
-        # People paste codes with spaces ("123 456"); only the digits count.
-        digits = "".join(ch for ch in self.cleaned_data["code"] if ch.isdigit())
-        if len(digits) != CODE_DIGITS:
-            raise forms.ValidationError(
-                _("Enter the %(digits)d digits from the e-mail.") % {"digits": CODE_DIGITS}
-            )
-        return digits
+        return code_digits(
+            self.cleaned_data["code"], _("Enter the %(digits)d digits from the e-mail.")
+        )
 
 
-class AuthenticatorCodeForm(CodeForm):
+class AuthenticatorCodeForm(forms.Form):
     """The six digits the authenticator app shows (TOTP, django-otp)."""
 
-    code = forms.CharField(
-        label=_("Code from your authenticator app"),
-        help_text=_("The app shows a new code of six digits every 30 seconds."),
-        max_length=20,
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "one-time-code",
-                "inputmode": "numeric",
-                "autofocus": True,
-            }
-        ),
+    code = code_field(
+        _("Code from your authenticator app"),
+        _("The app shows a new code of six digits every 30 seconds."),
     )
 
     def clean_code(self):
-        digits = "".join(ch for ch in self.cleaned_data["code"] if ch.isdigit())
-        if len(digits) != CODE_DIGITS:
-            raise forms.ValidationError(
-                _("Enter the %(digits)d digits from the app.") % {"digits": CODE_DIGITS}
-            )
-        return digits
+        return code_digits(
+            self.cleaned_data["code"], _("Enter the %(digits)d digits from the app.")
+        )
 
 
 class EnrolmentForm(AuthenticatorCodeForm):
@@ -68,13 +63,8 @@ class EnrolmentForm(AuthenticatorCodeForm):
     second proof besides the password: actors.views._enrol) and the app's first code.
     Once the e-mailed code was right in this login, only the app's code is asked."""
 
-    email_code = forms.CharField(
-        label=_("Code from the e-mail"),
-        help_text=_("We sent a code of six digits to your e-mail address."),
-        max_length=20,
-        widget=forms.TextInput(
-            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
-        ),
+    email_code = code_field(
+        _("Code from the e-mail"), _("We sent a code of six digits to your e-mail address.")
     )
     field_order = ["email_code", "code"]
 
@@ -86,9 +76,6 @@ class EnrolmentForm(AuthenticatorCodeForm):
             self.fields["code"].widget.attrs.pop("autofocus", None)
 
     def clean_email_code(self):
-        digits = "".join(ch for ch in self.cleaned_data["email_code"] if ch.isdigit())
-        if len(digits) != CODE_DIGITS:
-            raise forms.ValidationError(
-                _("Enter the %(digits)d digits from the e-mail.") % {"digits": CODE_DIGITS}
-            )
-        return digits
+        return code_digits(
+            self.cleaned_data["email_code"], _("Enter the %(digits)d digits from the e-mail.")
+        )
