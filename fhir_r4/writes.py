@@ -39,7 +39,7 @@ from actors.models import Membership, Organisation
 from contracts import services
 from contracts.models import Commitment, Contract, OwnerKind
 from naravard.bodies import JSONBodyParser
-from naravard.integrator import PreconditionRequired, WeakETag
+from naravard.integrator import WeakETag, if_match_tags
 
 from .etags import log_patients, versioned_response
 from .queries import number
@@ -75,19 +75,15 @@ class Unprocessable(exceptions.APIException):
         self.errors = errors
 
 
-_TAG = re.compile(r'^(W/)?"([^"]*)"$')
+_TAG = re.compile(r'^"([^"]*)"$')
 
 
 def check_if_match(request, current_version: str) -> None:
     """The version the client last read must be the current one (a strong ETag)."""
-    header = request.headers.get("If-Match", "").strip()
-    if not header or header == "*":
-        # "*" would overwrite whatever is there now: exactly the lost update to prevent.
-        raise PreconditionRequired()
-    tags = [_TAG.match(tag.strip()) for tag in header.split(",")]
-    if any(tag is None or tag[1] for tag in tags):
+    tags = [_TAG.match(tag) for tag in if_match_tags(request, weak=StrongETagOnly)]
+    if any(tag is None for tag in tags):
         raise StrongETagOnly()
-    if current_version not in {tag[2] for tag in tags}:
+    if current_version not in {tag[1] for tag in tags}:
         raise VersionConflict(
             _("This has changed since you read it: it is at version %(version)s now.")
             % {"version": current_version}

@@ -54,6 +54,21 @@ def contract_etag(contract) -> str:
     return f'"contract-{contract.pk}-v{contract.version}"'
 
 
+def if_match_tags(request, weak=WeakETag) -> list[str]:
+    """The entity tags of the If-Match header, as sent (REST and FHIR writes).
+
+    Missing, or "*" (which would overwrite whatever is there now: exactly the lost update
+    to prevent) → 428. A weak tag → `weak` (412): RFC 9110 13.1.1 allows If-Match only
+    the strong comparison."""
+    header = request.headers.get("If-Match", "").strip()
+    if not header or header == "*":
+        raise PreconditionRequired()
+    tags = [tag.strip() for tag in header.split(",")]
+    if any(tag.startswith("W/") for tag in tags):
+        raise weak()
+    return tags
+
+
 def expected_version(request, contract) -> int:
     """The contract version the If-Match header names, for the service's version check.
 
@@ -61,14 +76,8 @@ def expected_version(request, contract) -> int:
     StaleVersion, answered with 412 and the current ETag."""
     from contracts.services import StaleVersion
 
-    header = request.headers.get("If-Match", "").strip()
-    if not header or header == "*":
-        # "*" would overwrite whatever is there now: exactly the lost update to prevent.
-        raise PreconditionRequired()
     versions = set()
-    if any(tag.strip().startswith("W/") for tag in header.split(",")):
-        raise WeakETag()
-    for tag in header.split(","):
+    for tag in if_match_tags(request):
         match = _ETAG.match(tag)
         if match and int(match[1]) == contract.pk:
             versions.add(int(match[2]))
