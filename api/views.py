@@ -255,6 +255,9 @@ class ContractDetail(ReadView):
 class WriteView(ReadView):
     """A write to one contract: If-Match first, then the body, then one service call."""
 
+    # Its writes need If-Match (expected_version): the schema says so (api.openapi).
+    takes_if_match = True
+
     def prepare(self, contract, serializer_class):
         version = expected_version(self.request, contract)
         body = serializer_class(data=self.request.data)

@@ -454,7 +454,6 @@ SPECTACULAR_SETTINGS = {
     # Every status code each operation can answer, from one table (api.openapi.ERRORS).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "api.openapi.problem_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "ContractStatusEnum": "contracts.models.Contract.Status",

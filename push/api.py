@@ -7,14 +7,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from api.serializers import ProblemOut
 from api.views import ReadView
 from contracts.models import Event
 
 from . import services
 from .models import Subscription
-
-PROBLEM = "application/problem+json"
 
 
 class WebhookIn(serializers.Serializer):
@@ -58,10 +55,6 @@ class WebhookListOut(serializers.Serializer):
     results = WebhookOut(many=True)
 
 
-def _errors(*codes):
-    return {(code, PROBLEM): ProblemOut for code in codes}
-
-
 def _webhooks(integrator):
     return Subscription.objects.filter(
         organisation=integrator.organisation, kind=Subscription.Kind.WEBHOOK
@@ -73,7 +66,7 @@ class WebhookList(ReadView):
 
     @extend_schema(
         operation_id="webhooks_list",
-        responses={200: WebhookListOut, **_errors(400, 401, 403, 429)},
+        responses={200: WebhookListOut},
     )
     def get(self, request):
         return Response({"results": WebhookOut(_webhooks(self.integrator), many=True).data})
@@ -81,7 +74,7 @@ class WebhookList(ReadView):
     @extend_schema(
         operation_id="webhooks_create",
         request=WebhookIn,
-        responses={201: WebhookCreated, **_errors(400, 401, 403, 413, 415, 429)},
+        responses={201: WebhookCreated},
     )
     def post(self, request):
         data = WebhookIn(data=request.data)
@@ -102,14 +95,14 @@ class WebhookDetail(ReadView):
 
     @extend_schema(
         operation_id="webhooks_retrieve",
-        responses={200: WebhookOut, **_errors(400, 401, 403, 404, 429)},
+        responses={200: WebhookOut},
     )
     def get(self, request, pk):
         return Response(WebhookOut(get_object_or_404(_webhooks(self.integrator), pk=pk)).data)
 
     @extend_schema(
         operation_id="webhooks_destroy",
-        responses={204: None, **_errors(400, 401, 403, 404, 429)},
+        responses={204: None},
     )
     def delete(self, request, pk):
         services.delete_subscription(get_object_or_404(_webhooks(self.integrator), pk=pk))
