@@ -88,6 +88,12 @@ class Patient(models.Model):
         return f"{self.given_name} {self.family_name}"
 
     @property
+    def notice_address(self) -> str:
+        """Where a text message or e-mail to the patient goes: the phone or e-mail of
+        their preferred channel, or "" (no reminders, or no address for it)."""
+        return {Channel.SMS: self.phone, Channel.EMAIL: self.email}.get(self.preferred_channel, "")
+
+    @property
     def identity_display(self) -> str:
         return f"{self.identity_number[:8]}-{self.identity_number[8:]}"
 

@@ -18,7 +18,6 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from contracts.models import Channel, Commitment, NextStep, Notification, OwnerKind
-from patients.models import Channel as PatientChannel
 
 
 @dataclass(frozen=True)
@@ -50,10 +49,8 @@ def _current_address(notification: Notification) -> tuple[str, str]:
     patient = notification.recipient_patient
     if patient is None:
         return notification.channel, notification.address
-    if patient.preferred_channel == PatientChannel.SMS:
-        return Notification.Channel.SMS, patient.phone
-    if patient.preferred_channel == PatientChannel.EMAIL:
-        return Notification.Channel.EMAIL, patient.email
+    if patient.preferred_channel in Notification.Channel.values:
+        return patient.preferred_channel, patient.notice_address
     return notification.channel, ""
 
 

@@ -10,7 +10,6 @@ and recipient (ON CONFLICT DO NOTHING); the text is written at send time
 from django.utils import timezone
 
 from contracts.models import FixedCareContact, Notification
-from patients.models import Channel as PatientChannel
 
 from . import wake
 
@@ -32,7 +31,7 @@ def care_contact_assigned(assignment: FixedCareContact) -> None:
                 **common,
             )
         )
-    address = _patient_address(patient)
+    address = patient.notice_address
     if address:
         rows.append(
             Notification(
@@ -49,17 +48,11 @@ def care_contact_assigned(assignment: FixedCareContact) -> None:
         wake.sender_on_commit()
 
 
-def _patient_address(patient) -> str:
-    return {PatientChannel.SMS: patient.phone, PatientChannel.EMAIL: patient.email}.get(
-        patient.preferred_channel, ""
-    )
-
-
 def emergency_access_read(entry, patient) -> None:
     """Tell the patient that their plan was read with emergency access (nödåtkomst): at
     most once per reader and day (the dedupe key), by their own channel. The access log,
     behind the login, says who, from which organisation and why."""
-    address = _patient_address(patient)
+    address = patient.notice_address
     if not address:
         return
     day = timezone.localdate(entry.at)
@@ -86,7 +79,7 @@ def sharing_changed(*, patient, event) -> None:
 
     Sent also when the patient made the change: a receipt, and the warning they need
     when it was not them (someone with their login, or staff acting in their name)."""
-    address = _patient_address(patient)
+    address = patient.notice_address
     if not address:
         return
     Notification.objects.bulk_create(
