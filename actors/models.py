@@ -91,6 +91,13 @@ class OrganisationQuerySet(models.QuerySet):
     def principals(self):
         return self.filter(kind__in=PRINCIPAL_KINDS)
 
+    def administered_by(self, user):
+        """The organisations `user` is an active organisation administrator of, and the
+        units under a region or municipality they administer."""
+        ids = Membership.objects.active().filter(user=user, role=Role.ORG_ADMIN)
+        ids = ids.values("organisation")
+        return self.filter(Q(pk__in=ids) | Q(principal__in=ids))
+
 
 class Organisation(models.Model):
     """An actor (aktör). Regions and municipalities are principals (huvudmän);

@@ -57,7 +57,7 @@ from django.utils.translation import gettext_lazy as _
 from psycopg import sql
 
 from actors.assurance import LOA3, level_of
-from actors.models import Membership, Role
+from actors.models import Membership, Organisation, Role
 
 from .models import (
     AccessLogEntry,
@@ -705,12 +705,11 @@ def emergency_reads_reviewable_by(user):
 
     if not _can_log_in(user):
         return AccessLogEntry.objects.none()
-    admin_orgs = Membership.objects.active().filter(user=user, role=Role.ORG_ADMIN)
-    org_ids = admin_orgs.values("organisation")
+    administered = Organisation.objects.administered_by(user)
     contacts = FixedCareContact.objects.filter(
         contract__patient=OuterRef("patient"), ended_on__isnull=True
     )
-    ours = Q(organisation__in=org_ids) | Q(organisation__principal__in=org_ids)
+    ours = Q(organisation__in=administered)
     own_contact = contacts.filter(ours)
     # Nobody else would review the read (no administrator of the reader's organisation
     # or its principal but the reader, and no fixed care contact, whose organisation

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from actors.models import Membership, Role
+from actors.models import Organisation
 
 from . import services
 from .models import Delivery, Subscription
@@ -19,11 +19,10 @@ from .models import Delivery, Subscription
 def subscriptions_of_admin(user):
     """The subscriptions of the organisations the user administers, and of the units
     under a region or municipality they administer; PermissionDenied for anyone else."""
-    organisations = Membership.objects.active().filter(user=user, role=Role.ORG_ADMIN)
+    organisations = Organisation.objects.administered_by(user)
     if not user.is_active or not organisations.exists():
         raise PermissionDenied
-    ids = organisations.values("organisation")
-    return Subscription.objects.filter(Q(organisation__in=ids) | Q(organisation__principal__in=ids))
+    return Subscription.objects.filter(organisation__in=organisations)
 
 
 @login_required
