@@ -52,11 +52,9 @@ def idle_limit_for(user) -> int:
     out after STAFF_IDLE_TIMEOUT without a request: a care unit's shared computer must not
     stay open on a patient's plan (PDL). Patients and relatives read their own plan,
     often on their own phone, and keep only the absolute limit (SESSION_COOKIE_AGE)."""
-    from actors.models import Membership
+    from actors.auth import is_staff_member
 
-    if user.is_staff or Membership.objects.active().filter(user=user).exists():
-        return int(settings.STAFF_IDLE_TIMEOUT)
-    return 0
+    return int(settings.STAFF_IDLE_TIMEOUT) if is_staff_member(user) else 0
 
 
 def start_session_clock(sender, request, user, **kwargs):
